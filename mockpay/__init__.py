@@ -1,0 +1,64 @@
+"""mockpay: a local sandbox server that emulates the Antom card vaulting APIs.
+
+create_app() is the only place that wires the collaborators together; they are
+kept in app.extensions["mockpay"].
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from flask import Flask
+
+from .clients import Clients
+from .clock import Clock
+from .config import Config, load_config
+from .crypto import Keyring
+from .scenarios import ScenarioEngine
+from .store import Store
+from .vaulting import Vaulting
+
+__all__ = ["create_app", "Config", "load_config"]
+
+
+@dataclass
+class Services:
+    config: Config
+    store: Store
+    clock: Clock
+    keyring: Keyring
+    clients: Clients
+    scenarios: ScenarioEngine
+    vaulting: Vaulting
+
+
+def build_services(config: Config) -> Services:
+    data_dir = Path(config.data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    store = Store(config.db_path)
+    clock = Clock(store, scale=config.time_scale)
+    keyring = Keyring(data_dir)
+    clients = Clients(store, keyring, clock)
+    scenarios = ScenarioEngine(store)
+    vaulting = Vaulting(store, clock, keyring, scenarios, config)
+    return Services(config=config, store=store, clock=clock, keyring=keyring, clients=clients,
+                    scenarios=scenarios, vaulting=vaulting)
+
+
+def create_app(config: Config | dict | None = None) -> Flask:
+    from .api import admin, gateway, vaults
+
+    if not isinstance(config, Config):
+        config = load_config(config)
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
+    app.config["TESTING"] = config.testing
+    app.json.sort_keys = False
+    app.extensions["mockpay"] = build_services(config)
+
+    gateway.init_app(app)
+    gateway.register_api(app, vaults.bp)
+    app.register_blueprint(admin.bp)
+    logging.getLogger("mockpay").setLevel(logging.INFO)
+    return app

@@ -1,0 +1,217 @@
+"""The AMS gateway: the three path prefixes, the signature check on requests,
+the result envelope, and signed answers (HTTP 200, errors included).
+
+A view declares its schema with @ams_endpoint and returns a body (or a
+vaulting.Reply); everything else, including every error, is handled here.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import socket
+import time
+
+from flask import Flask, Response, current_app, g, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from .. import signing
+from ..codes import AmsError, result
+from ..schemas import load
+
+log = logging.getLogger("mockpay.api")
+
+PREFIXES = {"prod": "/ams/api/v1", "sandbox": "/ams/sandbox/api/v1", "short": "/v1"}
+ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+
+
+def services():
+    return current_app.extensions["mockpay"]
+
+
+def is_api_path(path: str) -> bool:
+    return any(path == p or path.startswith(p + "/") for p in PREFIXES.values())
+
+
+def register_api(app: Flask, blueprint) -> None:
+    """Serve one API blueprint under all three prefixes."""
+    for key, prefix in PREFIXES.items():
+        app.register_blueprint(blueprint, url_prefix=prefix, name=f"{blueprint.name}_{key}")
+
+
+def route(blueprint, path: str):
+    """Register an AMS view for every method, so that a non-POST gets
+    METHOD_NOT_SUPPORTED in the envelope rather than Flask's 405 page."""
+    return blueprint.route(path, methods=ALL_METHODS, provide_automatic_options=False)
+
+
+def dumps(body: dict) -> bytes:
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def signed_response(body: dict, status: int = 200) -> Response:
+    """Sign `body` as the answer to the current request."""
+    svc = services()
+    raw = dumps(body)
+    client_id = request.headers.get("client-id", "")
+    response_time = svc.clock.now_iso()
+    value = signing.sign(svc.keyring.private_key, request.method, request.path, client_id, response_time, raw)
+    response = Response(raw, status=status, content_type="application/json; charset=UTF-8")
+    # Lower-case names: the Python SDK matches these three case-sensitively.
+    response.headers["client-id"] = client_id
+    response.headers["response-time"] = response_time
+    response.headers["signature"] = signing.signature_header(value)
+    g.ams_result = body.get("result", {})
+    g.ams_response_body = body
+    return response
+
+
+def error_response(exc: AmsError) -> Response:
+    return signed_response({"result": exc.result()})
+
+
+def authenticate() -> str:
+    """Check client-id, key and signature over the raw body; return the client id."""
+    svc = services()
+    client_id = request.headers.get("client-id")
+    if not client_id:
+        raise AmsError("INVALID_CLIENT", "the client-id header is required")
+    key = svc.clients.verification_key(client_id)
+    request_time = request.headers.get("request-time")
+    parts = signing.parse_signature_header(request.headers.get("signature"))
+    if parts is None:
+        raise AmsError("INVALID_SIGNATURE", "the signature header is missing or malformed "
+                                            "(expected algorithm=RSA256,keyVersion=N,signature=<value>)")
+    if not request_time:
+        raise AmsError("INVALID_SIGNATURE", "the request-time header is required to verify the signature")
+    body = request.get_data(cache=True)
+    if not signing.verify(key, request.method, request.path, client_id, request_time, body, parts["signature"]):
+        raise AmsError("INVALID_SIGNATURE", "the signature does not match "
+                                            f"'{request.method} {request.path}' and the body received")
+    return client_id
+
+
+def parse_json() -> object:
+    content_type = request.headers.get("content-type", "")
+    if content_type and "json" not in content_type.lower() and "text/plain" not in content_type.lower():
+        raise AmsError("MEDIA_TYPE_NOT_ACCEPTABLE", f"content-type must be application/json")
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        raise AmsError("PARAM_ILLEGAL", "the request body is empty")
+
+    def no_duplicates(pairs):
+        seen = {}
+        for k, v in pairs:
+            if k in seen:
+                raise AmsError("PARAM_ILLEGAL", f"{k} appears more than once in an object")
+            seen[k] = v
+        return seen
+
+    try:
+        return json.loads(raw.decode("utf-8"), object_pairs_hook=no_duplicates)
+    except (UnicodeDecodeError, ValueError):
+        raise AmsError("PARAM_ILLEGAL", "the request body is not valid UTF-8 JSON") from None
+
+
+def ams_endpoint(schema, api: str):
+    """Wrap a view `(client_id, body) -> dict | Reply` with the whole AMS protocol."""
+
+    def decorate(view):
+        @functools.wraps(view)
+        def wrapper(**kwargs):
+            g.ams_api = api
+            if request.method != "POST":
+                raise AmsError("METHOD_NOT_SUPPORTED", f"{request.method} is not supported; use POST")
+            client_id = authenticate()
+            g.ams_client_id = client_id
+            data = parse_json()
+            g.ams_request_body = data
+            body = load(schema, data)
+            reply = view(client_id, body, **kwargs)
+            return finish(reply)
+
+        return wrapper
+
+    return decorate
+
+
+def finish(reply) -> Response:
+    outcome = getattr(reply, "outcome", None)
+    body = getattr(reply, "body", reply)
+    if outcome is not None and (outcome.delay_ms or outcome.fault):
+        return apply_fault(outcome, body)
+    return signed_response(body)
+
+
+FAULT_STATUS = {"http_500": 500, "http_502": 502, "http_503": 503}
+
+
+def apply_fault(outcome, body: dict) -> Response:
+    """Delays and faults a scenario asks for: a slow answer, a 5xx, a dropped connection."""
+    if outcome.delay_ms:
+        time.sleep(outcome.delay_ms / 1000)
+    g.ams_fault = outcome.fault
+    if outcome.fault in FAULT_STATUS:
+        status = FAULT_STATUS[outcome.fault]
+        g.ams_result = {"resultCode": f"HTTP_{status}"}
+        return Response(f"<html><body><h1>{status}</h1>mockpay scenario fault</body></html>",
+                        status=status, content_type="text/html")
+    if outcome.fault == "drop":
+        sock = request.environ.get("gunicorn.socket") or request.environ.get("werkzeug.socket")
+        g.ams_result = {"resultCode": "DROPPED"}
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        return Response(b"", status=200)
+    if outcome.fault == "timeout":
+        time.sleep(services().config.fault_timeout)
+    return signed_response(body)
+
+
+def init_app(app: Flask) -> None:
+    @app.before_request
+    def _start_timer():
+        g.ams_started = time.perf_counter()
+
+    @app.errorhandler(AmsError)
+    def _ams_error(exc: AmsError):
+        return error_response(exc)
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def _too_large(exc):
+        if is_api_path(request.path):
+            limit = current_app.config.get("MAX_CONTENT_LENGTH")
+            return error_response(AmsError("PARAM_ILLEGAL", f"the request body exceeds {limit} bytes"))
+        return exc
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        if is_api_path(request.path):
+            if exc.code == 405:
+                return error_response(AmsError("METHOD_NOT_SUPPORTED"))
+            if exc.code == 404:
+                return error_response(AmsError("INVALID_API", f"no API at {request.path}"))
+            return error_response(AmsError("PARAM_ILLEGAL", exc.description))
+        return exc
+
+    @app.errorhandler(Exception)
+    def _internal(exc: Exception):
+        log.error("internal error on %s %s: %s", request.method, request.path, type(exc).__name__,
+                  exc_info=(type(exc), exc, exc.__traceback__))
+        if is_api_path(request.path):
+            return error_response(AmsError("UNKNOWN_EXCEPTION"))
+        return Response(dumps({"error": {"code": "INTERNAL", "message": "internal error"}}), status=500,
+                        content_type="application/json")
+
+    @app.after_request
+    def _log_call(response: Response):
+        if is_api_path(request.path):
+            elapsed_ms = (time.perf_counter() - g.get("ams_started", time.perf_counter())) * 1000
+            res = g.get("ams_result") or {}
+            g.ams_latency_ms = elapsed_ms
+            log.info("%s %s client=%s result=%s %.1fms", request.method, request.path,
+                     request.headers.get("client-id", "-"), res.get("resultCode", response.status_code),
+                     elapsed_ms)
+        return response

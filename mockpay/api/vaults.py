@@ -1,0 +1,26 @@
+"""The vaults API family: vaultPaymentMethod, inquireVaulting."""
+from __future__ import annotations
+
+from flask import Blueprint, request
+
+from ..schemas import vaulting as schemas
+from ..vaulting import Links
+from .gateway import ams_endpoint, route, services
+
+bp = Blueprint("vaults", __name__)
+
+
+def links() -> Links:
+    return Links(services().config.public_url or request.host_url)
+
+
+@route(bp, "/vaults/vaultPaymentMethod")
+@ams_endpoint(schemas.vault_payment_method, "vaultPaymentMethod")
+def vault_payment_method(client_id, body):
+    return services().vaulting.vault_payment_method(client_id, body, links())
+
+
+@route(bp, "/vaults/inquireVaulting")
+@ams_endpoint(schemas.inquire_vaulting, "inquireVaulting")
+def inquire_vaulting(client_id, body):
+    return services().vaulting.inquire(client_id, body)

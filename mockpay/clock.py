@@ -1,0 +1,41 @@
+"""The one clock of the mock. Every time-based rule reads it: response-time,
+notification schedules, challenge, session and token expiry.
+
+Mock time = anchor_mock + (wall time - anchor_real) * scale. The anchor lives in
+SQLite, so every gunicorn worker and every restart sees the same time, and
+`advance()` moves all of them at once.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+
+def iso(epoch: float) -> str:
+    """ISO 8601 to the second, with offset: 2026-11-22T10:15:00+00:00."""
+    return dt.datetime.fromtimestamp(int(epoch), tz=dt.timezone.utc).isoformat()
+
+
+class Clock:
+    def __init__(self, store, scale: float | None = None):
+        self._store = store
+        if scale is not None:
+            _, _, current = store.clock_state()
+            if current != scale:
+                store.clock_reanchor(scale=scale)
+
+    def now(self) -> float:
+        anchor_real, anchor_mock, scale = self._store.clock_state()
+        return anchor_mock + (time.time() - anchor_real) * scale
+
+    def now_iso(self) -> str:
+        return iso(self.now())
+
+    @property
+    def scale(self) -> float:
+        return self._store.clock_state()[2]
+
+    def advance(self, seconds: float) -> float:
+        if seconds < 0:
+            raise ValueError("the clock only moves forward")
+        return self._store.clock_reanchor(advance_by=seconds)

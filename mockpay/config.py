@@ -1,0 +1,103 @@
+"""Settings: defaults, then MOCKPAY_* environment variables, then explicit overrides.
+
+Overrides come from CLI flags or, in tests, from the mapping given to create_app().
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "mockpay"
+
+
+@dataclass
+class Config:
+    data_dir: Path = field(default_factory=default_data_dir)
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 0  # 0: one per core
+    threads: int = 4
+    tls: bool = False
+    tls_hosts: tuple[str, ...] = ()
+    # Base URL used in links the mock hands out (normalUrl, challenge pages);
+    # empty means "derived from the incoming request".
+    public_url: str = ""
+    scenarios: tuple[str, ...] = ()
+    time_scale: float = 1.0
+    max_body_bytes: int = 1024 * 1024
+    # how long a scenario's "timeout" fault holds the answer back
+    fault_timeout: float = 20.0
+    # notifications
+    notify_schedule: tuple[int, ...] = (0, 120, 600, 600, 3600, 7200, 21600, 54000)
+    notify_once: bool = False
+    notify_timeout: float = 5.0
+    notify_delay: float = 0.0
+    dispatcher: bool = True
+    dispatch_interval: float = 0.2
+    # lifetimes, in seconds of mock time
+    challenge_ttl: int = 15 * 60
+    session_ttl: int = 30 * 60
+    card_token_ttl: int = 30 * 60
+    # developer experience
+    admin_token: str = ""
+    log_format: str = "text"
+    journal_cap: int = 10000
+    testing: bool = False
+
+    def replace(self, **changes) -> "Config":
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def db_path(self) -> Path:
+        return Path(self.data_dir) / "mockpay.sqlite3"
+
+
+def _parse_bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _parse_tuple(value: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.replace(";", ",").split(",") if v.strip())
+
+
+def _coerce(f: dataclasses.Field, value):
+    """Turn an environment string (or a loosely typed override) into the field's type."""
+    kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+    if kind == "Path":
+        return Path(value)
+    if kind == "bool":
+        return _parse_bool(value) if isinstance(value, str) else bool(value)
+    if kind == "int":
+        return int(value)
+    if kind == "float":
+        return float(value)
+    if kind.startswith("tuple[int"):
+        items = _parse_tuple(value) if isinstance(value, str) else value
+        return tuple(int(v) for v in items)
+    if kind.startswith("tuple"):
+        items = _parse_tuple(value) if isinstance(value, str) else value
+        return tuple(str(v) for v in items)
+    return value
+
+
+def load_config(overrides: dict | None = None, environ: dict | None = None) -> Config:
+    """Defaults, then MOCKPAY_<FIELD> variables, then `overrides` (None values are skipped)."""
+    environ = os.environ if environ is None else environ
+    values = {}
+    fields = {f.name: f for f in dataclasses.fields(Config)}
+    for name, f in fields.items():
+        env_value = environ.get("MOCKPAY_" + name.upper())
+        if env_value is not None and env_value != "":
+            values[name] = _coerce(f, env_value)
+    for name, value in (overrides or {}).items():
+        if name not in fields:
+            raise KeyError(f"unknown setting {name!r}")
+        if value is None:
+            continue
+        values[name] = _coerce(fields[name], value)
+    return Config(**values)

@@ -1,0 +1,53 @@
+"""marshmallow schemas for every API body, and the one loader that turns a
+validation failure into PARAM_ILLEGAL naming the field path."""
+from __future__ import annotations
+
+from marshmallow import Schema, ValidationError
+
+from ..codes import AmsError
+
+
+def _flatten(errors, prefix: str = "") -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    if isinstance(errors, dict):
+        for key, value in errors.items():
+            path = f"{prefix}.{key}" if prefix and key != "_schema" else (prefix if key == "_schema" else str(key))
+            out.extend(_flatten(value, path))
+    elif isinstance(errors, list):
+        for item in errors:
+            if isinstance(item, (dict, list)):
+                out.extend(_flatten(item, prefix))
+            else:
+                out.append((prefix, str(item)))
+    else:
+        out.append((prefix, str(errors)))
+    return out
+
+
+_MESSAGES = {
+    "Missing data for required field.": "is required",
+    "Field may not be null.": "must not be null",
+    "Invalid input type.": "must be a JSON object",
+}
+
+
+def describe(errors) -> str:
+    """'paymentMethodDetail.card.expiryMonth must be 01 to 12' (+ how many more)."""
+    flat = _flatten(errors)
+    parts = [f"{path or 'body'} {_MESSAGES.get(msg, msg).rstrip('.')}" for path, msg in flat]
+    if not parts:
+        return "illegal parameters"
+    text = parts[0]
+    if len(parts) > 1:
+        text += f" (and {len(parts) - 1} more: " + "; ".join(parts[1:4]) + ")"
+    return text
+
+
+def load(schema: Schema, data) -> dict:
+    """Validate an API body; raise AmsError(PARAM_ILLEGAL) naming the field."""
+    if not isinstance(data, dict):
+        raise AmsError("PARAM_ILLEGAL", "body must be a JSON object")
+    try:
+        return schema.load(data)
+    except ValidationError as exc:
+        raise AmsError("PARAM_ILLEGAL", describe(exc.messages)) from None

@@ -1,0 +1,233 @@
+"""SQLite state. Every SQL statement of mockpay lives in this module.
+
+One connection per thread and process (gunicorn forks workers after the app
+may have been created), WAL journal, and `BEGIN IMMEDIATE` for every write
+transaction so that concurrent workers serialise on the write lock instead of
+failing with SQLITE_BUSY half-way through.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS clients (
+    client_id            TEXT PRIMARY KEY,
+    public_key           TEXT,          -- base64 SubjectPublicKeyInfo; NULL: KEY_NOT_FOUND
+    merchant_private_key TEXT,          -- only for test keys mockpay generated itself
+    created_at           TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS clock (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    anchor_real REAL NOT NULL,          -- wall-clock epoch seconds at the anchor
+    anchor_mock REAL NOT NULL,          -- mock epoch seconds at the anchor
+    scale       REAL NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS vaults (
+    id                      INTEGER PRIMARY KEY,
+    client_id               TEXT NOT NULL,
+    vaulting_request_id     TEXT NOT NULL,
+    request_digest          TEXT NOT NULL,   -- keyed digest of the canonical request
+    source                  TEXT NOT NULL,   -- api | session
+    status                  TEXT NOT NULL,   -- SUCCESS | FAIL | PROCESSING
+    result_status           TEXT NOT NULL,
+    result_code             TEXT NOT NULL,
+    result_message          TEXT NOT NULL,
+    vaulting_result_code    TEXT,
+    vaulting_result_message TEXT,
+    response_json           TEXT NOT NULL,   -- the answer replayed to an identical retry
+    payment_method_detail   TEXT,            -- JSON, as inquireVaulting reports it
+    card_enc                TEXT,            -- AES-GCM sealed card number
+    card_fingerprint        TEXT,
+    card_masked             TEXT,            -- first six and last four digits
+    brand                   TEXT,
+    card_token              TEXT,
+    notification_url        TEXT,
+    redirect_url            TEXT,
+    metadata                TEXT,
+    urls                    TEXT,            -- JSON {normalUrl, schemeUrl, applinkUrl} while PROCESSING
+    challenge_id            TEXT UNIQUE,
+    challenge               TEXT,            -- JSON: what the challenge resolves to
+    challenge_expires_at    REAL,            -- mock epoch seconds
+    created_at              REAL NOT NULL,   -- mock epoch seconds
+    updated_at              REAL NOT NULL,
+    UNIQUE (client_id, vaulting_request_id)
+);
+CREATE INDEX IF NOT EXISTS vaults_challenge_expiry ON vaults (status, challenge_expires_at);
+"""
+
+
+def _now_real() -> float:
+    return time.time()
+
+
+class Store:
+    def __init__(self, path: str | Path):
+        self.path = str(path)
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._conn().executescript(SCHEMA)
+
+    # -- connections and transactions --------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None or self._local.pid != os.getpid():
+            conn = sqlite3.connect(self.path, isolation_level=None, timeout=30, check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute("PRAGMA foreign_keys=ON")
+            self._local.conn, self._local.pid = conn, os.getpid()
+        return conn
+
+    @contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction: BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error)."""
+        db = self._conn()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        else:
+            db.execute("COMMIT")
+
+    def _one(self, sql: str, params: tuple = ()) -> sqlite3.Row | None:
+        return self._conn().execute(sql, params).fetchone()
+
+    def _all(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
+        return self._conn().execute(sql, params).fetchall()
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    # -- meta -----------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        row = self._one("SELECT value FROM meta WHERE key = ?", (key,))
+        return row["value"] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.tx() as db:
+            db.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
+                       "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value))
+
+    # -- clients --------------------------------------------------------------
+    def add_client(self, client_id: str, public_key: str | None, merchant_private_key: str | None,
+                   created_at: str) -> None:
+        with self.tx() as db:
+            db.execute(
+                "INSERT INTO clients (client_id, public_key, merchant_private_key, created_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (client_id) DO UPDATE SET "
+                "public_key = excluded.public_key, merchant_private_key = excluded.merchant_private_key",
+                (client_id, public_key, merchant_private_key, created_at))
+
+    def get_client(self, client_id: str) -> sqlite3.Row | None:
+        return self._one("SELECT * FROM clients WHERE client_id = ?", (client_id,))
+
+    def list_clients(self) -> list[sqlite3.Row]:
+        return self._all("SELECT * FROM clients ORDER BY client_id")
+
+    def delete_client(self, client_id: str) -> bool:
+        with self.tx() as db:
+            return db.execute("DELETE FROM clients WHERE client_id = ?", (client_id,)).rowcount > 0
+
+    # -- clock ----------------------------------------------------------------
+    def clock_state(self) -> tuple[float, float, float]:
+        row = self._one("SELECT anchor_real, anchor_mock, scale FROM clock WHERE id = 1")
+        if row is None:
+            with self.tx() as db:
+                now = _now_real()
+                db.execute("INSERT OR IGNORE INTO clock (id, anchor_real, anchor_mock, scale) "
+                           "VALUES (1, ?, ?, 1.0)", (now, now))
+            row = self._one("SELECT anchor_real, anchor_mock, scale FROM clock WHERE id = 1")
+        return row["anchor_real"], row["anchor_mock"], row["scale"]
+
+    def clock_reanchor(self, advance_by: float = 0.0, scale: float | None = None) -> float:
+        """Atomically re-anchor the mock clock at its current time plus `advance_by`,
+        optionally with a new scale. Returns the new mock time."""
+        self.clock_state()
+        with self.tx() as db:
+            row = db.execute("SELECT anchor_real, anchor_mock, scale FROM clock WHERE id = 1").fetchone()
+            real = _now_real()
+            mock = row["anchor_mock"] + (real - row["anchor_real"]) * row["scale"] + advance_by
+            db.execute("UPDATE clock SET anchor_real = ?, anchor_mock = ?, scale = ? WHERE id = 1",
+                       (real, mock, row["scale"] if scale is None else scale))
+        return mock
+
+    # -- vaults ---------------------------------------------------------------
+    def get_vault(self, client_id: str, vaulting_request_id: str) -> sqlite3.Row | None:
+        return self._one("SELECT * FROM vaults WHERE client_id = ? AND vaulting_request_id = ?",
+                         (client_id, vaulting_request_id))
+
+    def get_vault_by_challenge(self, challenge_id: str) -> sqlite3.Row | None:
+        return self._one("SELECT * FROM vaults WHERE challenge_id = ?", (challenge_id,))
+
+    def find_vaults(self, vaulting_request_id: str) -> list[sqlite3.Row]:
+        return self._all("SELECT * FROM vaults WHERE vaulting_request_id = ? ORDER BY id", (vaulting_request_id,))
+
+    def list_vaults(self, client_id: str | None = None, status: str | None = None,
+                    limit: int = 100, offset: int = 0) -> list[sqlite3.Row]:
+        sql, params = "SELECT * FROM vaults WHERE 1=1", []
+        if client_id:
+            sql += " AND client_id = ?"
+            params.append(client_id)
+        if status:
+            sql += " AND status = ?"
+            params.append(status)
+        sql += " ORDER BY id DESC LIMIT ? OFFSET ?"
+        params += [limit, offset]
+        return self._all(sql, tuple(params))
+
+    def count_vaults(self) -> int:
+        return self._one("SELECT COUNT(*) AS n FROM vaults")["n"]
+
+    def insert_vault(self, db: sqlite3.Connection, row: dict[str, Any]) -> int:
+        """Insert within a transaction opened by the caller (see Store.tx)."""
+        columns = ", ".join(row)
+        marks = ", ".join("?" for _ in row)
+        cur = db.execute(f"INSERT INTO vaults ({columns}) VALUES ({marks})", tuple(row.values()))
+        return cur.lastrowid
+
+    def get_vault_in(self, db: sqlite3.Connection, client_id: str, vaulting_request_id: str):
+        return db.execute("SELECT * FROM vaults WHERE client_id = ? AND vaulting_request_id = ?",
+                          (client_id, vaulting_request_id)).fetchone()
+
+    def update_vault(self, db: sqlite3.Connection, vault_id: int, changes: dict[str, Any]) -> None:
+        assignments = ", ".join(f"{k} = ?" for k in changes)
+        db.execute(f"UPDATE vaults SET {assignments} WHERE id = ?", (*changes.values(), vault_id))
+
+    def expired_challenges(self, now: float, limit: int = 100) -> list[sqlite3.Row]:
+        return self._all("SELECT * FROM vaults WHERE status = 'PROCESSING' AND challenge_expires_at IS NOT NULL "
+                         "AND challenge_expires_at <= ? ORDER BY challenge_expires_at LIMIT ?", (now, limit))
+
+    def delete_vaults(self, client_id: str | None = None) -> int:
+        with self.tx() as db:
+            if client_id is None:
+                return db.execute("DELETE FROM vaults").rowcount
+            return db.execute("DELETE FROM vaults WHERE client_id = ?", (client_id,)).rowcount
+
+
+def dumps(obj) -> str:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
+def loads(text: str | None):
+    return None if text is None else json.loads(text)

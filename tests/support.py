@@ -1,0 +1,142 @@
+"""Helpers shared by the tests: signing as the SDK does, request bodies, and a
+real `mockpay serve` process."""
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+from com.alipay.ams.api.tools.date_tools import get_cur_iso8601_time
+from com.alipay.ams.api.tools.signature_tool import sign as sdk_sign
+from com.alipay.ams.api.tools.signature_tool import verify as sdk_verify
+
+VISA_OK = "4054695723100768"
+MC_OK = "5162774114974622"
+
+
+def vault_body(request_id: str = "vault-1", card_no: str = VISA_OK, **card_overrides) -> dict:
+    card = {"cardNo": card_no, "cvv": "123", "expiryYear": "30", "expiryMonth": "08",
+            "cardholderName": {"firstName": "Ada", "lastName": "Lovelace"}}
+    card.update(card_overrides)
+    return {
+        "vaultingRequestId": request_id,
+        "vaultingNotificationUrl": "https://merchant.example/notify",
+        "redirectUrl": "https://merchant.example/return",
+        "paymentMethodDetail": {"paymentMethodType": "CARD", "card": card},
+        "env": {"terminalType": "WEB"},
+    }
+
+
+def sdk_body(body: dict) -> str:
+    """What the Python SDK sends: json.dumps(indent=3)."""
+    return json.dumps(body, indent=3)
+
+
+def signed_headers(client_id: str, private_key: str, path: str, body: str, method: str = "POST",
+                   request_time: str | None = None) -> dict:
+    request_time = request_time or get_cur_iso8601_time()
+    value = sdk_sign(method, path, client_id, request_time, body, private_key)
+    return {
+        "Content-Type": "application/json; charset=UTF-8",
+        "client-id": client_id,
+        "request-time": request_time,
+        "signature": f"algorithm=RSA256,keyVersion=1,signature={value}",
+    }
+
+
+def response_verifies(path: str, headers, body: str | bytes, alipay_public_key: str, method: str = "POST") -> bool:
+    """Verify an answer exactly as the SDK does (lower-case headers, signature= split)."""
+    if isinstance(body, bytes):
+        body = body.decode()
+    signature = headers.get("signature")
+    if not signature or "signature=" not in signature:
+        return False
+    return sdk_verify(method, path, headers["client-id"], headers["response-time"], body,
+                      signature.split("signature=")[1], alipay_public_key)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def random_loopback() -> str:
+    """A loopback address of its own, so that parallel runs can each bind port 443."""
+    return f"127.{random.randint(1, 254)}.{random.randint(1, 254)}.{random.randint(2, 254)}"
+
+
+class ServerProcess:
+    """`mockpay serve` as a child process (real gunicorn)."""
+
+    def __init__(self, data_dir: Path, host: str = "127.0.0.1", port: int | None = None, tls: bool = False,
+                 workers: int = 2, extra_args: tuple[str, ...] = (), env: dict | None = None):
+        self.data_dir = Path(data_dir)
+        self.host, self.port, self.tls, self.workers = host, port or free_port(), tls, workers
+        self.extra_args = extra_args
+        self.env = {**os.environ, **(env or {})}
+        self.proc: subprocess.Popen | None = None
+        self.log_path = self.data_dir.parent / f"server-{self.port}.log"
+
+    @property
+    def base_url(self) -> str:
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://{self.host}:{self.port}"
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "mockpay.cli", "--data-dir", str(self.data_dir), *args],
+                              capture_output=True, text=True, check=check, env=self.env)
+
+    def start(self, timeout: float = 20) -> "ServerProcess":
+        args = [sys.executable, "-m", "mockpay.cli", "--data-dir", str(self.data_dir), "serve",
+                "--host", self.host, "--port", str(self.port), "--workers", str(self.workers), *self.extra_args]
+        if self.tls:
+            args += ["--tls", "--tls-host", self.host]
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT, env=self.env,
+                                     start_new_session=True)
+        deadline = time.monotonic() + timeout
+        verify = str(self.data_dir / "tls" / "ca.pem") if self.tls else True
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"mockpay serve exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                if requests.get(self.base_url + "/_mockpay/health", timeout=1, verify=verify).ok:
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"mockpay serve did not become healthy:\n{self.log()}")
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, sig)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+        if getattr(self, "_log", None):
+            self._log.close()
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: master and workers, no clean-up."""
+        self.stop(signal.SIGKILL)
