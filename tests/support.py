@@ -111,7 +111,7 @@ class ServerProcess:
             try:
                 if requests.get(self.base_url + "/_mockpay/health", timeout=1, verify=verify).ok:
                     return self
-            except requests.RequestException:
+            except (requests.RequestException, OSError):  # not listening yet, or CA not written yet
                 pass
             time.sleep(0.1)
         self.stop()

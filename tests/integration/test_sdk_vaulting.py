@@ -1,0 +1,80 @@
+"""The official Python SDK, unmodified, against `mockpay serve --tls` on port 443."""
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from com.alipay.ams.api.exception.exception import AlipayApiException
+from com.alipay.ams.api.response.vaulting.alipay_vaulting_payment_method_response import \
+    AlipayVaultingPaymentMethodResponse
+
+from tests.integration.sdk import execute, inquire_request, vault_request
+
+
+def new_id() -> str:
+    return "sdk-" + uuid.uuid4().hex
+
+
+def test_vault_then_inquire_through_the_sdk(sdk_client):
+    request_id = new_id()
+    raw = sdk_client.execute(vault_request(request_id))
+    parsed = AlipayVaultingPaymentMethodResponse(raw)
+    assert parsed.result.result_status.value == "S"
+    assert parsed.vaulting_request_id == request_id
+    import json
+    card = json.loads(raw)["paymentMethodDetail"]["card"]
+    assert card["maskedCardNo"] == "************0768"
+    assert card["brand"] == "VISA"
+    assert len(card["fingerprint"]) == 64 and card["fingerprint"] == card["fingerprint"].lower()
+    assert "4054695723100768" not in raw
+
+    answer = execute(sdk_client, inquire_request(request_id))
+    assert answer["result"]["resultCode"] == "SUCCESS"
+    assert answer["vaultingStatus"] == "SUCCESS"
+    assert answer["paymentMethodDetail"]["card"]["cardToken"] == card["cardToken"]
+
+
+def test_production_path_client(production_sdk_client):
+    answer = execute(production_sdk_client, vault_request(new_id(), "5162774114974622"))
+    assert answer["result"]["resultCode"] == "SUCCESS"
+    assert answer["paymentMethodDetail"]["card"]["brand"] == "MASTERCARD"
+
+
+def test_same_card_twice_same_fingerprint_different_tokens(sdk_client):
+    a = execute(sdk_client, vault_request(new_id()))["paymentMethodDetail"]["card"]
+    b = execute(sdk_client, vault_request(new_id()))["paymentMethodDetail"]["card"]
+    assert a["fingerprint"] == b["fingerprint"]
+    assert a["cardToken"] != b["cardToken"]
+
+
+def test_idempotent_replay_and_inconsistent_repeat(sdk_client):
+    request_id = new_id()
+    first = sdk_client.execute(vault_request(request_id))
+    again = sdk_client.execute(vault_request(request_id))
+    assert again == first
+    other = execute(sdk_client, vault_request(request_id, "5162774114974622"))
+    assert other["result"] == {"resultStatus": "F", "resultCode": "REPEAT_REQ_INCONSISTENT",
+                               "resultMessage": other["result"]["resultMessage"]}
+
+
+def test_validation_failure_is_signed_and_accepted_by_the_sdk(sdk_client):
+    answer = execute(sdk_client, vault_request(new_id(), expiry_month="13"))
+    assert answer["result"]["resultCode"] == "PARAM_ILLEGAL"
+    assert "paymentMethodDetail.card.expiryMonth" in answer["result"]["resultMessage"]
+
+
+def test_unknown_vaulting_request_id(sdk_client):
+    answer = execute(sdk_client, inquire_request(new_id()))
+    assert answer["result"]["resultCode"] == "VAULTING_NOT_EXIST"
+    assert answer["result"]["resultStatus"] == "F"
+
+
+def test_sdk_rejects_an_answer_signed_with_another_key(tls_server):
+    """The SDK's own verification is live: with the wrong alipay public key it refuses."""
+    from com.alipay.ams.api.default_alipay_client import DefaultAlipayClient
+    from mockpay import signing
+    c = tls_server.client
+    wrong = signing.public_key_body(signing.generate_private_key().public_key())
+    client = DefaultAlipayClient(tls_server.gateway_url, c["clientId"], c["merchantPrivateKey"], wrong)
+    with pytest.raises(AlipayApiException):
+        client.execute(vault_request(new_id()))
