@@ -67,6 +67,20 @@ CREATE TABLE IF NOT EXISTS vaults (
     UNIQUE (client_id, vaulting_request_id)
 );
 CREATE INDEX IF NOT EXISTS vaults_challenge_expiry ON vaults (status, challenge_expires_at);
+
+-- scenarios (issue 3) ------------------------------------------------------
+CREATE TABLE IF NOT EXISTS scenario_sets (      -- rules loaded at run time for one client id
+    client_id  TEXT PRIMARY KEY,
+    source     TEXT NOT NULL,                   -- the YAML (or JSON) text as it was PUT
+    version    TEXT NOT NULL,                   -- changes on every PUT; workers re-parse on change
+    updated_at REAL NOT NULL                    -- mock epoch seconds
+);
+CREATE TABLE IF NOT EXISTS scenario_state (     -- calls so far of each sequence rule, per client id
+    client_id TEXT NOT NULL,
+    rule_key  TEXT NOT NULL,
+    calls     INTEGER NOT NULL,
+    PRIMARY KEY (client_id, rule_key)
+);
 """
 
 
@@ -223,6 +237,51 @@ class Store:
             if client_id is None:
                 return db.execute("DELETE FROM vaults").rowcount
             return db.execute("DELETE FROM vaults WHERE client_id = ?", (client_id,)).rowcount
+
+    # -- scenarios (issue 3) ----------------------------------------------------
+    def put_scenario_set(self, client_id: str, source: str, version: str, now: float) -> None:
+        """Store a client's run-time rule set and restart its sequences, atomically."""
+        with self.tx() as db:
+            db.execute("INSERT INTO scenario_sets (client_id, source, version, updated_at) VALUES (?, ?, ?, ?) "
+                       "ON CONFLICT (client_id) DO UPDATE SET source = excluded.source, "
+                       "version = excluded.version, updated_at = excluded.updated_at",
+                       (client_id, source, version, now))
+            db.execute("DELETE FROM scenario_state WHERE client_id = ?", (client_id,))
+
+    def scenario_set_version(self, client_id: str) -> str | None:
+        row = self._one("SELECT version FROM scenario_sets WHERE client_id = ?", (client_id,))
+        return row["version"] if row else None
+
+    def get_scenario_set(self, client_id: str) -> sqlite3.Row | None:
+        return self._one("SELECT * FROM scenario_sets WHERE client_id = ?", (client_id,))
+
+    def list_scenario_sets(self) -> list[sqlite3.Row]:
+        return self._all("SELECT client_id, version, updated_at FROM scenario_sets ORDER BY client_id")
+
+    def delete_scenario_set(self, client_id: str) -> bool:
+        with self.tx() as db:
+            db.execute("DELETE FROM scenario_state WHERE client_id = ?", (client_id,))
+            return db.execute("DELETE FROM scenario_sets WHERE client_id = ?", (client_id,)).rowcount > 0
+
+    def bump_scenario_counter(self, client_id: str, rule_key: str) -> int:
+        """Count one more call of a sequence rule; return the count (1 for the first call)."""
+        with self.tx() as db:
+            return db.execute("INSERT INTO scenario_state (client_id, rule_key, calls) VALUES (?, ?, 1) "
+                              "ON CONFLICT (client_id, rule_key) DO UPDATE SET calls = calls + 1 "
+                              "RETURNING calls", (client_id, rule_key)).fetchone()["calls"]
+
+    def reset_scenario_state(self, client_id: str | None = None) -> int:
+        with self.tx() as db:
+            if client_id is None:
+                return db.execute("DELETE FROM scenario_state").rowcount
+            return db.execute("DELETE FROM scenario_state WHERE client_id = ?", (client_id,)).rowcount
+
+    # -- 3DS challenges (issue 3) -------------------------------------------------
+    def get_vault_by_challenge_in(self, db: sqlite3.Connection, challenge_id: str) -> sqlite3.Row | None:
+        return db.execute("SELECT * FROM vaults WHERE challenge_id = ?", (challenge_id,)).fetchone()
+
+    def get_vault_by_id_in(self, db: sqlite3.Connection, vault_id: int) -> sqlite3.Row | None:
+        return db.execute("SELECT * FROM vaults WHERE id = ?", (vault_id,)).fetchone()
 
 
 def dumps(obj) -> str:

@@ -1,0 +1,415 @@
+"""Scenario files: validation with file/line/rule messages, matching, sequences, per-client sets."""
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from mockpay import scenarios as sc
+from mockpay.cards import luhn_ok
+from mockpay.codes import FAILURE_REASONS
+from mockpay.store import Store
+
+VISA_OK = "4054695723100768"
+
+
+def doc(text: str) -> str:
+    return textwrap.dedent(text).lstrip("\n")
+
+
+def request(card_no: str = VISA_OK, request_id: str = "r-1", terminal: str = "WEB", **card) -> dict:
+    """A vaultPaymentMethod body as the request schema loads it."""
+    return {"vaultingRequestId": request_id, "vaultingNotificationUrl": "https://m.example/n",
+            "redirectUrl": "https://m.example/r",
+            "paymentMethodDetail": {"paymentMethodType": "CARD",
+                                    "card": {"cardNo": card_no, "expiryYear": "30", "expiryMonth": "08", **card}},
+            "env": {"terminalType": terminal}}
+
+
+def engine_for(tmp_path, text: str, store=None, builtin: bool = False) -> sc.ScenarioEngine:
+    path = tmp_path / "rules.yaml"
+    path.write_text(doc(text))
+    return sc.ScenarioEngine(store, paths=[path], include_builtin=builtin)
+
+
+def issues_of(text: str, source: str = "ci/rules.yaml") -> list[sc.Issue]:
+    with pytest.raises(sc.ScenarioError) as info:
+        sc.parse(doc(text), source)
+    return info.value.issues
+
+
+# -- the built-in catalogue --------------------------------------------------------------
+
+class TestBuiltinCatalogue:
+    rules = sc.builtin().rules
+
+    def test_every_rule_has_a_one_line_description_and_a_unique_name(self):
+        for rule in self.rules:
+            assert rule.description and "\n" not in rule.description, rule.label
+        names = [r.name for r in self.rules]
+        assert all(names) and len(set(names)) == len(names)
+
+    def test_every_card_is_luhn_valid_and_listed_once(self):
+        cards = [c for r in self.rules for c in r.card_numbers()]
+        assert cards and all(luhn_ok(c) for c in cards)
+        assert len(set(cards)) == len(cards)
+
+    def test_antoms_published_sandbox_cards_with_their_meaning(self):
+        by_card = {c: r for r in self.rules for c in r.card_numbers()}
+        for card in ("4054695723100768", "5162774114974622", "9490220011669217", "4294097400915107",
+                     "4006055482525268", "4600729331819383", "4310377720003234", "4035501000000008"):
+            assert by_card[card].outcomes[0].result_code == "SUCCESS", card
+        for card in ("4054692760174822", "5162770472561357"):
+            assert by_card[card].outcomes[0].result_status == "F", card
+        fields = {c.written: (c.value, r.outcomes[0]) for r in self.rules for c in r.conditions if c.written}
+        assert fields["expiryMonth"][0] == "13" and fields["expiryMonth"][1].result_code == "PARAM_ILLEGAL"
+        assert fields["cvv"][0] == "99" and fields["cvv"][1].result_code == "PARAM_ILLEGAL"
+        assert fields["is3DSAuthentication"][0] == "true"
+        assert fields["is3DSAuthentication"][1].result_code == "VERIFICATION_IN_PROCESS"
+
+    def test_a_card_for_every_result_code_of_vault_payment_method(self):
+        single_card = [r for r in self.rules if r.card_numbers() and not r.sequence and r.api == "vaultPaymentMethod"]
+        codes = {r.outcomes[0].result_code for r in single_card if not r.outcomes[0].fault}
+        assert codes >= {"SUCCESS", "PARAM_ILLEGAL", "PROCESS_FAIL", "VERIFICATION_FAIL", "UNKNOWN_EXCEPTION",
+                         "VERIFICATION_IN_PROCESS", "REQUEST_TRAFFIC_EXCEED_LIMIT", "RISK_REJECT"}
+
+    def test_every_url_combination_including_none(self):
+        combos = {frozenset(r.outcomes[0].urls) for r in self.rules if r.card_numbers()
+                  and r.outcomes[0].result_code == "VERIFICATION_IN_PROCESS"}
+        expected = {frozenset(c) for c in ([], ["normalUrl"], ["schemeUrl"], ["applinkUrl"],
+                                          ["normalUrl", "schemeUrl"], ["normalUrl", "applinkUrl"],
+                                          ["schemeUrl", "applinkUrl"], ["normalUrl", "schemeUrl", "applinkUrl"])}
+        assert combos >= expected
+
+    def test_every_failure_reason_of_inquire_vaulting(self):
+        reasons = {r.outcomes[0].reason for r in self.rules if r.card_numbers() and r.outcomes[0].reason}
+        assert reasons >= set(FAILURE_REASONS)
+
+    def test_inquire_vaulting_codes(self):
+        codes = {r.outcomes[0].result_code for r in self.rules if r.api == "inquireVaulting"}
+        assert codes >= {"UNKNOWN_EXCEPTION", "VAULTING_NOT_EXIST"}
+
+    def test_the_3ds_exemption_card_wins_over_the_3ds_flag(self):
+        engine = sc.ScenarioEngine()
+        req = request("4035501000000008", is3DSAuthentication="true")
+        assert engine.choose("c", "vaultPaymentMethod", req, "4035501000000008").result_code == "SUCCESS"
+        other = request("4111111111111111", is3DSAuthentication="true")
+        assert engine.choose("c", "vaultPaymentMethod", other, "4111111111111111").result_code \
+            == "VERIFICATION_IN_PROCESS"
+
+    def test_an_unknown_card_succeeds(self):
+        outcome = sc.ScenarioEngine().choose("c", "vaultPaymentMethod", request("4111111111111111"),
+                                             "4111111111111111")
+        assert outcome.result_code == "SUCCESS" and outcome.rule == "default: success"
+
+
+# -- invalid files: each message names the file, the line and the rule -------------------------
+
+class TestInvalidFiles:
+    def test_bad_yaml(self):
+        (issue,) = issues_of("""
+            rules:
+              - match: {cardNo: "4054695723100768"
+                outcome: {resultCode: SUCCESS}
+            """)
+        assert issue.source == "ci/rules.yaml" and issue.line in (2, 3)
+        assert str(issue).startswith(f"ci/rules.yaml:{issue.line}: invalid YAML")
+
+    def test_unknown_outcome_code(self):
+        (issue,) = issues_of("""
+            rules:
+              - name: ok
+                match: {cardNo: "4054695723100768"}
+                outcome: {resultCode: SUCCESS}
+              - name: typo
+                match: {cardNo: "5162774114974622"}
+                outcome: {resultCode: SUCCES}
+            """)
+        assert str(issue) == ('ci/rules.yaml:7: rule 2 "typo": outcome.resultCode: '
+                              "unknown result code 'SUCCES' (did you mean SUCCESS?)")
+
+    def test_code_with_the_wrong_status(self):
+        (issue,) = issues_of("""
+            rules:
+              - match: {bin: "405469"}
+                outcome:
+                  resultCode: VERIFICATION_IN_PROCESS
+                  resultStatus: S
+            """)
+        assert str(issue) == ("ci/rules.yaml:5: rule 1: outcome.resultStatus: "
+                              "VERIFICATION_IN_PROCESS has resultStatus U, not S")
+
+    def test_urls_on_a_non_u_outcome(self):
+        (issue,) = issues_of("""
+            rules:
+              - name: visa
+                match: {cardNo: "4054695723100768"}
+                outcome: {resultCode: VERIFICATION_FAIL, urls: [normalUrl]}
+            """)
+        assert issue.line == 4 and issue.rule == 'rule 1 "visa"'
+        assert "outcome.urls: urls is only for VERIFICATION_IN_PROCESS" in issue.message
+
+    def test_urls_in_a_sequence_step_point_at_that_step(self):
+        (issue,) = issues_of("""
+            rules:
+              - match: {cardNo: "4054695723100768"}
+                sequence:
+                  - resultCode: UNKNOWN_EXCEPTION
+                  - resultCode: SUCCESS
+                    urls: [schemeUrl]
+            """)
+        assert issue.line == 6 and issue.message.startswith("sequence[1].urls:")
+
+    def test_code_on_the_wrong_api(self):
+        (issue,) = issues_of("""
+            rules:
+              - match: {cardNo: "4054695723100768"}
+                outcome: {resultCode: VAULTING_NOT_EXIST}
+            """)
+        assert issue.line == 3
+        assert "VAULTING_NOT_EXIST is not a result code of vaultPaymentMethod; it is a code of inquireVaulting" \
+            in issue.message
+
+    @pytest.mark.parametrize("body, line, fragment", [
+        ("rules:\n  - match: {cardNo: \"4054695723100768\"}\n    outcom: {resultCode: SUCCESS}\n", 3,
+         "outcom: unknown key"),
+        ("rules:\n  - match: {cardNo: \"4054695723100769\"}\n    outcome: {}\n", 2, "fails the Luhn check"),
+        ("rules:\n  - match: {terminalTyp: APP}\n    outcome: {}\n", 2,
+         "terminalTyp is not a request field of vaultPaymentMethod (did you mean terminalType?)"),
+        ("rules:\n  - match: {userAgent: x}\n    outcome: {}\n", 2, "userAgent is ambiguous"),
+        ("rules:\n  - match: {env: {terminalType: TV}}\n    outcome: {}\n", 2, "must be one of WEB, WAP, APP"),
+        ("rules:\n  - match: {bin: \"4054\"}\n", 2, "give exactly one of outcome or sequence"),
+        ("rules:\n  - match: {bin: \"4054\"}\n    outcome: {resultCode: VERIFICATION_FAIL, reason: NOPE}\n", 3,
+         "unknown reason 'NOPE'"),
+        ("rules:\n  - match: {bin: \"4054\"}\n    outcome: {resultCode: SUCCESS, reason: DO_NOT_HONOR}\n", 3,
+         "reason (the vaultingResultCode of a failed vault) is only for"),
+        ("rules:\n  - match: {bin: \"4054\"}\n    outcome: {fault: http_418}\n", 3, "must be one of http_500"),
+        ("rules:\n  - match: {bin: \"4054\"}\n    outcome: {processed: false}\n", 3,
+         "processed only goes with a fault"),
+        ("rules:\n  - name: a\n    outcome: {}\n  - name: a\n    outcome: {}\n", 4, "name 'a' is already used by rule 1"),
+        ("rules:\n  - api: inquireVaulting\n    match: {bin: \"4054\"}\n    outcome: {}\n", 3,
+         "inquireVaulting requests carry no card number"),
+        ("rules:\n  - outcome: {resultCode: SUCCESS}\n    outcome: {resultCode: RISK_REJECT}\n", 3,
+         "outcome appears twice"),
+        ("default: {resultCode: VERIFICATION_FAIL, urls: [normalUrl]}\n", 1, "default.urls: urls is only for"),
+        ("rules: {}\n", 1, "rules: must be a list"),
+        ("- just\n- a list\n", 1, "expected a mapping with rules:"),
+        ("", 1, "the file is empty"),
+    ])
+    def test_other_mistakes(self, body, line, fragment):
+        issues = issues_of(body)
+        assert any(i.line == line and fragment in str(i) for i in issues), [str(i) for i in issues]
+        assert all(str(i).startswith("ci/rules.yaml:") for i in issues)
+
+    def test_all_problems_of_all_files_are_reported(self, tmp_path):
+        (tmp_path / "a.yaml").write_text("rules:\n  - outcome: {resultCode: NOPE}\n")
+        (tmp_path / "b.yaml").write_text("rules: [\n")
+        (tmp_path / "c.yml").write_text("rules:\n  - outcome: {resultCode: SUCCESS}\n")
+        with pytest.raises(sc.ScenarioError) as info:
+            sc.ScenarioEngine(paths=[tmp_path, tmp_path / "missing.yaml"])
+        text = str(info.value)
+        assert f"{tmp_path / 'a.yaml'}:2: rule 1: outcome.resultCode: unknown result code 'NOPE'" in text
+        assert f"{tmp_path / 'b.yaml'}:" in text and "invalid YAML" in text
+        assert f"{tmp_path / 'missing.yaml'}: no such file or folder" in text
+        assert "c.yml" not in text
+
+
+# -- matching ------------------------------------------------------------------------------
+
+class TestMatching:
+    def test_card_bin_and_request_fields(self, tmp_path):
+        engine = engine_for(tmp_path, """
+            rules:
+              - name: by-card
+                match: {cardNo: "5162774114974622"}
+                outcome: {resultCode: RISK_REJECT}
+              - name: by-bin
+                match: {bin: ["222300", "405469"]}
+                outcome: {resultCode: VERIFICATION_FAIL, reason: CARD_NOT_SUPPORTED}
+              - name: app-with-3ds
+                match:
+                  is3DSAuthentication: true
+                  env: {terminalType: app}
+                outcome: {resultCode: VERIFICATION_IN_PROCESS, urls: [schemeUrl, applinkUrl]}
+              - name: by-request-id
+                match: {vaultingRequestId: {prefix: "retry-"}}
+                outcome: {resultCode: UNKNOWN_EXCEPTION}
+              - name: by-regex
+                match: {cardholderName.lastName: {regex: "^Fail"}}
+                outcome: {resultCode: PROCESS_FAIL}
+              - name: absent-region
+                match: {merchantRegion: {present: true}, billingAddress: {present: false}}
+                outcome: {resultCode: REQUEST_TRAFFIC_EXCEED_LIMIT}
+            """)
+
+        def code(req, card):
+            return engine.choose("c", "vaultPaymentMethod", req, card).result_code
+
+        assert code(request("5162774114974622"), "5162774114974622") == "RISK_REJECT"
+        assert code(request("4054695723100768"), "4054695723100768") == "VERIFICATION_FAIL"
+        assert code(request("4111111111111111", is3DSAuthentication="true", terminal="APP"),
+                    "4111111111111111") == "VERIFICATION_IN_PROCESS"
+        assert code(request("4111111111111111", is3DSAuthentication="true", terminal="WEB"),
+                    "4111111111111111") == "SUCCESS"
+        assert code(request("4111111111111111", request_id="retry-7"), "4111111111111111") == "UNKNOWN_EXCEPTION"
+        failing = request("4111111111111111", cardholderName={"lastName": "Failing"})
+        assert code(failing, "4111111111111111") == "PROCESS_FAIL"
+        regional = {**request("4111111111111111"), "merchantRegion": "US"}
+        assert code(regional, "4111111111111111") == "REQUEST_TRAFFIC_EXCEED_LIMIT"
+        regional["paymentMethodDetail"]["card"]["billingAddress"] = {"region": "US"}
+        assert code(regional, "4111111111111111") == "SUCCESS"
+
+    def test_first_match_wins_and_user_files_come_before_the_catalogue(self, tmp_path):
+        engine = engine_for(tmp_path, """
+            rules:
+              - match: {cardNo: "4054695723100768"}
+                outcome: {resultCode: VERIFICATION_FAIL, reason: LOST_CARD}
+              - match: {cardNo: "4054695723100768"}
+                outcome: {resultCode: SUCCESS}
+            """, builtin=True)
+        outcome = engine.choose("c", "vaultPaymentMethod", request(), VISA_OK)
+        assert (outcome.result_code, outcome.reason) == ("VERIFICATION_FAIL", "LOST_CARD")
+        assert outcome.rule.endswith("rules.yaml:2")
+        # the catalogue still answers for cards the file does not name
+        declined = engine.choose("c", "vaultPaymentMethod", request("4054692760174822"), "4054692760174822")
+        assert declined.result_code == "VERIFICATION_FAIL" and declined.reason == "DO_NOT_HONOR"
+
+    def test_configurable_default_applies_to_vault_payment_method_only(self, tmp_path):
+        engine = engine_for(tmp_path, """
+            default: {resultCode: VERIFICATION_FAIL, reason: DO_NOT_HONOR}
+            """)
+        assert engine.choose("c", "vaultPaymentMethod", request(), VISA_OK).result_code == "VERIFICATION_FAIL"
+        assert engine.choose("c", "inquireVaulting", {"vaultingRequestId": "x"}).result_code == "SUCCESS"
+
+    def test_rules_apply_to_their_api_only(self, tmp_path):
+        engine = engine_for(tmp_path, """
+            rules:
+              - api: inquireVaulting
+                match: {vaultingRequestId: {prefix: "slow-"}}
+                outcome: {delayMs: 10}
+            """)
+        assert engine.choose("c", "inquireVaulting", {"vaultingRequestId": "slow-1"}).delay_ms == 10
+        assert engine.choose("c", "vaultPaymentMethod", request(request_id="slow-1"), VISA_OK).delay_ms == 0
+
+    def test_fault_processed_defaults(self, tmp_path):
+        engine = engine_for(tmp_path, """
+            rules:
+              - {match: {bin: "1"}, outcome: {fault: http_503}}
+              - {match: {bin: "2"}, outcome: {fault: drop}}
+              - {match: {bin: "3"}, outcome: {fault: timeout, processed: false}}
+            """)
+        got = [engine.choose("c", "vaultPaymentMethod", request(), n) for n in ("1", "2", "3")]
+        assert [(o.fault, o.processed) for o in got] == [("http_503", False), ("drop", True), ("timeout", False)]
+
+
+# -- sequences and per-client sets (state in SQLite) ----------------------------------------
+
+SEQUENCE = """
+rules:
+  - name: flaky
+    match: {cardNo: "4054695723100768"}
+    sequence:
+      - {resultCode: UNKNOWN_EXCEPTION}
+      - {fault: http_503}
+      - {resultCode: SUCCESS}
+  - name: cycling
+    match: {cardNo: "5162774114974622"}
+    afterSequence: cycle
+    sequence:
+      - {resultCode: REQUEST_TRAFFIC_EXCEED_LIMIT}
+      - {resultCode: SUCCESS}
+"""
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store(tmp_path / "db.sqlite3")
+    yield s
+    s.close()
+
+
+class TestSequences:
+    def test_repeat_last_and_cycle(self, tmp_path, store):
+        engine = engine_for(tmp_path, SEQUENCE, store)
+
+        def step(card):
+            o = engine.choose("c", "vaultPaymentMethod", request(card), card)
+            return o.fault or o.result_code
+
+        assert [step(VISA_OK) for _ in range(5)] == ["UNKNOWN_EXCEPTION", "http_503", "SUCCESS", "SUCCESS", "SUCCESS"]
+        mc = "5162774114974622"
+        assert [step(mc) for _ in range(5)] == ["REQUEST_TRAFFIC_EXCEED_LIMIT", "SUCCESS"] * 2 \
+            + ["REQUEST_TRAFFIC_EXCEED_LIMIT"]
+
+    def test_state_is_per_client_and_shared_by_every_worker(self, tmp_path, store):
+        worker_a = engine_for(tmp_path, SEQUENCE, store)
+        other_connection = Store(tmp_path / "db.sqlite3")
+        worker_b = sc.ScenarioEngine(other_connection, paths=[tmp_path / "rules.yaml"], include_builtin=False)
+        codes = [w.choose("ci-1", "vaultPaymentMethod", request(), VISA_OK).result_code
+                 for w in (worker_a, worker_b)]
+        assert codes == ["UNKNOWN_EXCEPTION", "SUCCESS"]  # step 2 is the 503 fault (result SUCCESS)
+        assert worker_b.choose("ci-1", "vaultPaymentMethod", request(), VISA_OK).rule.endswith("step 3/3)")
+        assert worker_a.choose("ci-2", "vaultPaymentMethod", request(), VISA_OK).result_code == "UNKNOWN_EXCEPTION"
+        assert worker_a.reset_state("ci-1") == 1
+        assert worker_b.choose("ci-1", "vaultPaymentMethod", request(), VISA_OK).result_code == "UNKNOWN_EXCEPTION"
+        other_connection.close()
+
+
+class TestClientSets:
+    def test_a_client_set_is_seen_by_that_client_only_and_by_every_worker(self, tmp_path, store):
+        worker_a = sc.ScenarioEngine(store)
+        other_connection = Store(tmp_path / "db.sqlite3")
+        worker_b = sc.ScenarioEngine(other_connection)
+        worker_a.put_client_set("JOB_1", doc("""
+            default: {resultCode: RISK_REJECT}
+            rules:
+              - match: {cardNo: "4054695723100768"}
+                outcome: {resultCode: VERIFICATION_FAIL, reason: STOLEN_CARD}
+            """), now=0)
+        assert worker_b.choose("JOB_1", "vaultPaymentMethod", request(), VISA_OK).reason == "STOLEN_CARD"
+        assert worker_b.choose("JOB_2", "vaultPaymentMethod", request(), VISA_OK).result_code == "SUCCESS"
+        unknown = request("4111111111111111")
+        assert worker_b.choose("JOB_1", "vaultPaymentMethod", unknown, "4111111111111111").result_code \
+            == "RISK_REJECT"
+        assert worker_b.choose("JOB_2", "vaultPaymentMethod", unknown, "4111111111111111").result_code == "SUCCESS"
+        # the catalogue still applies to the client after its own rules
+        declined = worker_b.choose("JOB_1", "vaultPaymentMethod", request("4054692760174822"), "4054692760174822")
+        assert declined.reason == "DO_NOT_HONOR"
+
+        worker_b.put_client_set("JOB_1", "rules: []\n", now=1)
+        assert worker_a.choose("JOB_1", "vaultPaymentMethod", request(), VISA_OK).result_code == "SUCCESS"
+        assert worker_a.delete_client_set("JOB_1") is True
+        assert worker_a.client_set("JOB_1") is None
+        other_connection.close()
+
+    def test_an_invalid_client_set_names_the_client_and_line_and_stores_nothing(self, store):
+        engine = sc.ScenarioEngine(store)
+        with pytest.raises(sc.ScenarioError) as info:
+            engine.put_client_set("JOB_9", "rules:\n  - outcome: {resultCode: SUCCESS, urls: [normalUrl]}\n", now=0)
+        assert str(info.value).startswith("clients/JOB_9:2: rule 1: outcome.urls:")
+        assert store.get_scenario_set("JOB_9") is None
+
+    def test_putting_a_set_again_restarts_its_sequences(self, store):
+        engine = sc.ScenarioEngine(store)
+        engine.put_client_set("JOB_1", SEQUENCE, now=0)
+        assert engine.choose("JOB_1", "vaultPaymentMethod", request(), VISA_OK).result_code == "UNKNOWN_EXCEPTION"
+        engine.put_client_set("JOB_1", SEQUENCE, now=1)
+        assert engine.choose("JOB_1", "vaultPaymentMethod", request(), VISA_OK).result_code == "UNKNOWN_EXCEPTION"
+
+    def test_json_is_accepted_as_well(self, store):
+        engine = sc.ScenarioEngine(store)
+        engine.put_client_set("JOB_1", '{"rules": [{"match": {"bin": "405469"}, '
+                                       '"outcome": {"resultCode": "PROCESS_FAIL"}}]}', now=0)
+        assert engine.choose("JOB_1", "vaultPaymentMethod", request(), VISA_OK).result_code == "PROCESS_FAIL"
+
+
+def test_catalogue_listing_puts_the_client_set_first(store):
+    engine = sc.ScenarioEngine(store)
+    engine.put_client_set("JOB_1", "rules:\n  - description: everything fails\n"
+                                   "    outcome: {resultCode: PROCESS_FAIL}\n", now=0)
+    listing = engine.catalogue("JOB_1")
+    assert listing["sources"][0] == "clients/JOB_1" and listing["sources"][-1] == sc.BUILTIN_LABEL
+    first = listing["rules"][0]
+    assert first["description"] == "everything fails" and first["match"] == "(any request)"
+    assert first["outcome"] == "F PROCESS_FAIL"
+    assert len(engine.catalogue()["rules"]) == len(listing["rules"]) - 1
