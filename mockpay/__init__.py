@@ -48,6 +48,7 @@ def build_services(config: Config) -> Services:
 
 def create_app(config: Config | dict | None = None) -> Flask:
     from .api import admin, gateway, vaults
+    from .api import pages  # scenarios (issue 3): 3DS challenge pages
 
     if not isinstance(config, Config):
         config = load_config(config)
@@ -60,5 +61,6 @@ def create_app(config: Config | dict | None = None) -> Flask:
     gateway.init_app(app)
     gateway.register_api(app, vaults.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(pages.bp)  # scenarios (issue 3)
     logging.getLogger("mockpay").setLevel(logging.INFO)
     return app

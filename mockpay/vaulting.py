@@ -67,7 +67,7 @@ class Vaulting:
         digest = self.keyring.digest(canonical(req))
         existing = self.store.get_vault(client_id, request_id)
         if existing is not None:
-            return Reply(self._replay(existing, digest))
+            return Reply(self._replay(self.expire_if_due(existing), digest))
 
         card = dict(req["paymentMethodDetail"]["card"])
         if "cardToken" in card:
@@ -76,8 +76,10 @@ class Vaulting:
             card = self.card_tokens.redeem(client_id, card)
         number = card["cardNo"]
         outcome = self.scenarios.choose(client_id, "vaultPaymentMethod", req, number)
-        if outcome.fault and outcome.extra.get("processed") is False:
-            return Reply({}, outcome)
+        if outcome.fault and not outcome.processed:
+            # The fault hit before the request was processed: nothing is stored. Should
+            # the client still be listening (a "timeout" longer than its own), it hears U.
+            return Reply({"result": result("UNKNOWN_EXCEPTION"), "vaultingRequestId": request_id}, outcome)
 
         code = outcome.result_code
         reason = outcome.reason
@@ -89,7 +91,7 @@ class Vaulting:
             return Reply(body, outcome)
 
         now = self.clock.now()
-        brand = card.get("brand") or cards.detect_brand(number) or "VISA"
+        brand = card.get("brand") or outcome.brand or cards.detect_brand(number) or "VISA"
         row = {
             "client_id": client_id,
             "vaulting_request_id": request_id,
@@ -120,6 +122,8 @@ class Vaulting:
             row.update(status="PROCESSING", urls=store_mod.dumps(urls), challenge_id=challenge_id,
                        challenge=store_mod.dumps({
                            "success": outcome.challenge_success, "fail": outcome.challenge_fail,
+                           "cancel": outcome.challenge_cancel, "expire": outcome.challenge_expire,
+                           "otp": outcome.challenge_otp, "rule": outcome.rule,
                            "funding": outcome.funding, "issuing_country": outcome.issuing_country,
                            "card": {k: v for k, v in card.items() if k not in ("cardNo", "cvv")},
                        }),
@@ -183,11 +187,14 @@ class Vaulting:
             listener(db, vault)
 
     # -- inquireVaulting ---------------------------------------------------------
-    def inquire(self, client_id: str, req: dict) -> dict:
+    def inquire(self, client_id: str, req: dict) -> Reply:
+        outcome = self.scenarios.choose(client_id, "inquireVaulting", req, None)
+        if outcome.result_code != "SUCCESS":
+            return Reply({"result": result(outcome.result_code, outcome.result_message)}, outcome)
         vault = self.store.get_vault(client_id, req["vaultingRequestId"])
         if vault is None:
-            raise AmsError("VAULTING_NOT_EXIST")
-        return self.describe(vault)
+            return Reply({"result": AmsError("VAULTING_NOT_EXIST").result()}, outcome)
+        return Reply(self.describe(self.expire_if_due(vault)), outcome)
 
     @staticmethod
     def describe(vault) -> dict:
@@ -206,3 +213,108 @@ class Vaulting:
         if vault["metadata"]:
             body["metadata"] = vault["metadata"]
         return body
+
+    # -- 3DS challenge -----------------------------------------------------------
+    def complete_challenge(self, challenge_id: str, action: str, otp: str | None = None, check_otp: bool = True):
+        """The buyer authenticates, fails or cancels the challenge: the vault becomes
+        SUCCESS or FAIL as the scenario set it. Returns the final vault row; raises
+        ChallengeError (NOT_FOUND, ALREADY_FINAL, EXPIRED, WRONG_CODE)."""
+        if action not in ("authenticate", "fail", "cancel"):
+            raise ValueError(f"unknown challenge action {action!r}")
+        expired = None
+        with self.store.tx() as db:
+            row = self.store.get_vault_by_challenge_in(db, challenge_id)
+            if row is None:
+                raise ChallengeError("NOT_FOUND", "no such challenge")
+            if row["status"] != "PROCESSING":
+                raise ChallengeError("ALREADY_FINAL", f"the challenge is already over: the vault is {row['status']}",
+                                     row)
+            now = self.clock.now()
+            if self._challenge_due(row, now):
+                expired = self._finish_challenge(db, row, "expire", now)
+            else:
+                expected = json.loads(row["challenge"] or "{}").get("otp")
+                if action == "authenticate" and expected and check_otp and (otp or "").strip() != expected:
+                    raise ChallengeError("WRONG_CODE", "the one-time code is not correct", row)
+                final = self._finish_challenge(db, row, action, now)
+        if expired is not None:
+            raise ChallengeError("EXPIRED", "the challenge expired before it was completed", expired)
+        return final
+
+    def expire_challenges(self, limit: int = 100) -> int:
+        """Fail every challenge left open past config.challenge_ttl (mock clock). Returns how many."""
+        count = 0
+        for row in self.store.expired_challenges(self.clock.now(), limit):
+            if self.expire_if_due(row)["status"] != "PROCESSING":
+                count += 1
+        return count
+
+    def expire_if_due(self, vault):
+        """`vault`, or its final form if its challenge just expired."""
+        if vault["status"] != "PROCESSING" or not self._challenge_due(vault, self.clock.now()):
+            return vault
+        with self.store.tx() as db:
+            row = self.store.get_vault_by_id_in(db, vault["id"])
+            now = self.clock.now()
+            if row["status"] != "PROCESSING" or not self._challenge_due(row, now):
+                return row
+            return self._finish_challenge(db, row, "expire", now)
+
+    def challenge(self, challenge_id: str):
+        """The vault behind a challenge page (expired ones already failed), or None."""
+        row = self.store.get_vault_by_challenge(challenge_id)
+        return None if row is None else self.expire_if_due(row)
+
+    @staticmethod
+    def _challenge_due(row, now: float) -> bool:
+        return row["challenge_expires_at"] is not None and now >= row["challenge_expires_at"]
+
+    def _finish_challenge(self, db, row, action: str, now: float):
+        """Within a transaction: make the PROCESSING vault final and tell the listeners."""
+        challenge = json.loads(row["challenge"] or "{}")
+        target = challenge.get({"authenticate": "success"}.get(action, action)) or \
+            ("SUCCESS" if action == "authenticate" else "USER_PAYMENT_VERIFICATION_FAILED")
+        request_id = row["vaulting_request_id"]
+        if target == "SUCCESS":
+            number = self.keyring.decrypt(row["card_enc"], context="card")
+            detail = self._payment_method_detail(
+                number, row["brand"], challenge.get("card") or {},
+                Outcome(funding=challenge.get("funding") or "CREDIT",
+                        issuing_country=challenge.get("issuing_country")))
+            res = result("SUCCESS")
+            body = {"result": res, "vaultingRequestId": request_id, "paymentMethodDetail": detail}
+            changes = dict(status="SUCCESS", card_token=detail["card"]["cardToken"],
+                           payment_method_detail=store_mod.dumps(detail),
+                           vaulting_result_code="SUCCESS", vaulting_result_message="success")
+        else:
+            if target == "USER_PAYMENT_VERIFICATION_FAILED" or action == "expire":
+                message = CHALLENGE_FAILURES[action].format(minutes=round(self.config.challenge_ttl / 60))
+            else:
+                message = FAILURE_REASONS.get(target, target)
+            res = result("VERIFICATION_FAIL", message)
+            body = {"result": res, "vaultingRequestId": request_id}
+            changes = dict(status="FAIL", vaulting_result_code=target, vaulting_result_message=message)
+        challenge["completed"] = {"action": action, "at": now, "result": target}
+        changes.update(result_status=res["resultStatus"], result_code=res["resultCode"],
+                       result_message=res["resultMessage"], response_json=store_mod.dumps(body),
+                       challenge=store_mod.dumps(challenge), updated_at=now)
+        self.store.update_vault(db, row["id"], changes)
+        final = self.store.get_vault_by_id_in(db, row["id"])
+        self._finalised(db, dict(final))
+        return final
+
+
+CHALLENGE_FAILURES = {
+    "authenticate": "The buyer failed the 3DS verification.",
+    "fail": "The buyer failed the 3DS verification.",
+    "cancel": "The buyer cancelled the 3DS verification.",
+    "expire": "The 3DS verification was not completed within {minutes} minutes.",
+}
+
+
+class ChallengeError(Exception):
+    """Why a challenge cannot be completed: NOT_FOUND, ALREADY_FINAL, EXPIRED or WRONG_CODE."""
+
+    def __init__(self, code: str, message: str, vault=None):
+        super().__init__(message)
+        self.code, self.message, self.vault = code, message, vault

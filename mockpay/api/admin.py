@@ -59,3 +59,115 @@ def get_client(client_id):
     if row is None:
         raise AdminError(404, "NOT_FOUND", f"no client {client_id!r}")
     return jsonify(clients.describe(row, with_private_key=bool(row["merchant_private_key"])))
+
+
+# -- scenarios and 3DS challenges (issue 3) -------------------------------------------
+from ..clock import iso  # noqa: E402
+
+class DetailedAdminError(AdminError):
+    """An AdminError with machine-readable details (a list of problems, or the vault)."""
+
+    def __init__(self, status: int, code: str, message: str, details=None):
+        super().__init__(status, code, message)
+        self.details = details
+
+
+@bp.errorhandler(DetailedAdminError)
+def _detailed_admin_error(exc: DetailedAdminError):
+    body = {"error": {"code": exc.code, "message": exc.message}}
+    if exc.details is not None:
+        body["error"]["details"] = exc.details
+    return jsonify(body), exc.status
+
+
+@bp.get("/scenarios")
+def scenario_catalogue():
+    """The rules in the order they are tried; ?clientId= puts that client's run-time set first."""
+    client_id = request.args.get("clientId")
+    return jsonify(services().scenarios.catalogue(client_id))
+
+
+@bp.post("/scenarios/reset")
+def scenario_reset():
+    """Restart sequences: {"clientId": ...} for one client, {} for all."""
+    data = request.get_json(silent=True) or {}
+    client_id = data.get("clientId") if isinstance(data, dict) else None
+    return jsonify({"reset": services().scenarios.reset_state(client_id)})
+
+
+def _known_client(client_id: str) -> None:
+    if services().clients.get(client_id) is None:
+        raise AdminError(404, "NOT_FOUND", f"no client {client_id!r}")
+
+
+@bp.put("/clients/<client_id>/scenarios")
+def put_client_scenarios(client_id):
+    """Load a rule set (the YAML of a scenario file, or the same as JSON) for this client id only."""
+    from ..scenarios import ScenarioError
+
+    _known_client(client_id)
+    text = request.get_data(as_text=True)
+    if not text.strip():
+        raise AdminError(400, "BAD_REQUEST", "the body must be a scenario file (YAML or JSON)")
+    svc = services()
+    try:
+        compiled = svc.scenarios.put_client_set(client_id, text, svc.clock.now())
+    except ScenarioError as exc:
+        raise DetailedAdminError(400, "INVALID_SCENARIOS", str(exc), [str(i) for i in exc.issues]) from None
+    return jsonify({"clientId": client_id, "rules": [r.describe() for r in compiled.rules],
+                    "default": compiled.default_spec})
+
+
+@bp.get("/clients/<client_id>/scenarios")
+def get_client_scenarios(client_id):
+    svc = services()
+    row = svc.store.get_scenario_set(client_id)
+    if row is None:
+        raise AdminError(404, "NOT_FOUND", f"no scenario set for client {client_id!r}")
+    compiled = svc.scenarios.client_set(client_id)
+    return jsonify({"clientId": client_id, "source": row["source"], "updatedAt": iso(row["updated_at"]),
+                    "rules": [r.describe() for r in compiled.rules], "default": compiled.default_spec})
+
+
+@bp.delete("/clients/<client_id>/scenarios")
+def delete_client_scenarios(client_id):
+    return jsonify({"clientId": client_id, "deleted": services().scenarios.delete_client_set(client_id)})
+
+
+COMPLETE_ACTIONS = {"success": "authenticate", "fail": "fail", "cancel": "cancel"}
+
+
+@bp.post("/vaults/<vaulting_request_id>/complete")
+def complete_vault_challenge(vaulting_request_id):
+    """Finish an open 3DS challenge without a browser:
+    {"outcome": "success" | "fail" | "cancel", "clientId": optional, "otp": optional}."""
+    from ..vaulting import ChallengeError
+
+    data = json_body()
+    outcome = data.get("outcome")
+    if outcome not in COMPLETE_ACTIONS:
+        raise AdminError(400, "BAD_REQUEST", 'outcome must be "success", "fail" or "cancel"')
+    client_id = data.get("clientId")
+    svc = services()
+    svc.vaulting.expire_challenges()
+    vaults = [v for v in svc.store.find_vaults(vaulting_request_id) if client_id in (None, v["client_id"])]
+    if not vaults:
+        raise AdminError(404, "NOT_FOUND", f"no vault {vaulting_request_id!r}"
+                         + (f" for client {client_id!r}" if client_id else ""))
+    if len(vaults) > 1:
+        raise AdminError(409, "AMBIGUOUS", f"{len(vaults)} clients used vaultingRequestId {vaulting_request_id!r}; "
+                                           "give clientId")
+    vault = vaults[0]
+    if not vault["challenge_id"]:
+        raise AdminError(409, "NO_CHALLENGE", f"vault {vaulting_request_id!r} has no 3DS challenge "
+                                              f"(it is {vault['status']})")
+    try:
+        final = svc.vaulting.complete_challenge(vault["challenge_id"], COMPLETE_ACTIONS[outcome],
+                                                otp=data.get("otp"), check_otp="otp" in data)
+    except ChallengeError as exc:
+        details = svc.vaulting.describe(exc.vault) if exc.vault is not None else None
+        raise DetailedAdminError(422 if exc.code == "WRONG_CODE" else 409, exc.code, exc.message, details) from None
+    body = svc.vaulting.describe(final)
+    body["clientId"] = final["client_id"]
+    body["redirectUrl"] = final["redirect_url"]
+    return jsonify(body)
