@@ -82,6 +82,9 @@ def run_gunicorn(config: Config, options: dict) -> None:
               help="Extra name or IP for the TLS certificate (repeatable); localhost and 127.0.0.1 are always in.")
 @click.option("--public-url", help="Base URL for links mockpay hands out (normalUrl); default: the request's host.")
 @click.option("--time-scale", type=float, help="Run the mock clock this many times faster than real time.")
+@click.option("--scenarios", "scenarios", multiple=True, type=click.Path(path_type=str),
+              help="A scenario file, or a folder of *.yaml files, tried before the built-in catalogue "
+                   "(repeatable; env MOCKPAY_SCENARIOS, comma-separated). An invalid file stops the server.")
 @click.pass_context
 def serve(ctx, **flags):
     """Run the mock server (gunicorn)."""
@@ -108,6 +111,9 @@ def serve(ctx, **flags):
     click.echo(f"data directory: {Path(config.data_dir).resolve()}")
     if config.tls:
         click.echo(f"TLS CA: {ca}  (trust it with SSL_CERT_FILE={ca})")
+    n_files = sum(1 for s in services.scenarios.sets if s.source != "mockpay/default_scenarios.yaml")
+    click.echo(f"scenarios: {len(services.scenarios.rules)} rules"
+               + (f" ({n_files} file(s) before the built-in catalogue)" if n_files else " (built-in catalogue)"))
     client_ids = [row["client_id"] for row in services.clients.list()]
     click.echo("clients: " + (", ".join(client_ids) if client_ids else
                               "none yet (add one: mockpay clients add MY_CLIENT --generate)"))
@@ -181,6 +187,79 @@ def clients_show(ctx, client_id):
     if row is None:
         raise click.ClickException(f"no client {client_id!r}")
     _echo_json(svc.clients.describe(row, with_private_key=bool(row["merchant_private_key"])))
+
+
+# -- scenarios (issue 3) ---------------------------------------------------------------
+
+@main.group()
+def scenarios():
+    """Scenario files: check them, and list the test-card catalogue."""
+
+
+@scenarios.command("validate")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=str))
+def scenarios_validate(paths):
+    """Check scenario files (or folders of them); print each problem with file, line and rule.
+
+    With no PATH, checks the built-in catalogue. Exits 1 when any file is invalid;
+    `mockpay serve --scenarios` refuses to start with the same messages."""
+    from .scenarios import BUILTIN_PATH, ScenarioError, load_paths, scenario_files
+
+    files = [str(BUILTIN_PATH)] if not paths else []
+    problems = False
+    for path in paths:
+        if Path(path).is_dir() and scenario_files(path):
+            files.extend(str(f) for f in scenario_files(path))
+        else:
+            files.append(path)
+    for f in files:
+        try:
+            (loaded,) = load_paths([f])
+        except ScenarioError as exc:
+            problems = True
+            for issue in exc.issues:
+                click.echo(str(issue), err=True)
+            continue
+        click.echo(f"ok: {f}: {len(loaded.rules)} rule(s)" + (", with a default" if loaded.default else ""))
+    if problems:
+        sys.exit(1)
+
+
+def _table(rows: list[dict]) -> str:
+    headers = ("MATCH", "API", "OUTCOME", "DESCRIPTION")
+    data = [(r["match"], r["api"], r["outcome"], r["description"] or "") for r in rows]
+    widths = [min(max([len(headers[i])] + [len(d[i]) for d in data]), cap) for i, cap in enumerate((34, 22, 56, 0))]
+    lines = []
+    for row in [headers] + data:
+        cells = [row[i].ljust(widths[i]) for i in range(3)] + [row[3]]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+@scenarios.command("list")
+@click.option("--scenarios", "paths", multiple=True, type=click.Path(path_type=str),
+              help="Scenario files or folders tried before the built-in catalogue, as `serve --scenarios`.")
+@click.option("--client", "client_id", help="Put this client's run-time rule set (from the data directory) first.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: sources, rules in order, default.")
+@click.pass_context
+def scenarios_list(ctx, paths, client_id, as_json):
+    """Print the catalogue: every rule in the order it is tried, with what it answers."""
+    from .scenarios import ScenarioEngine, ScenarioError
+
+    try:
+        if client_id:
+            svc = _services(ctx)
+            engine = ScenarioEngine(svc.store, paths=paths)
+        else:
+            engine = ScenarioEngine(None, paths=paths)
+        catalogue = engine.catalogue(client_id)
+    except ScenarioError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        _echo_json(catalogue)
+        return
+    click.echo(_table(catalogue["rules"]))
+    click.echo(f"\nanything else: {catalogue['default']['outcome']}")
 
 
 if __name__ == "__main__":  # pragma: no cover
