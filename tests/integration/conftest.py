@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -61,3 +62,47 @@ def production_sdk_client(tls_server):
     from com.alipay.ams.api.default_alipay_client import DefaultAlipayClient
     c = _register(tls_server, "PROD_SDK")
     return DefaultAlipayClient(tls_server.gateway_url, c["clientId"], c["merchantPrivateKey"], c["alipayPublicKey"])
+
+
+# -- real headless Chromium (scenarios, issue 3) -------------------------------------------
+# Debian's chromium driven by Playwright for Python. Never `playwright install`: the
+# browser is the system one. Missing chromium skips the browser tests with the reason,
+# except under CI (CI=true), where it is a failure.
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium for the session."""
+    if not os.path.exists(CHROMIUM):
+        reason = f"{CHROMIUM} is missing (apt-get install chromium)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but {reason}")
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh browser context and page. It accepts the mock's TLS certificate
+    (issued by mockpay's own CA, which this browser profile does not know)."""
+    context = browser.new_context(ignore_https_errors=True)
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    yield page
+    context.close()
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    """Where browser tests save screenshots (git-ignored)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS

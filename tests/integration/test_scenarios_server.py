@@ -1,0 +1,116 @@
+"""Scenarios on a real gunicorn server with two workers: files given to `serve --scenarios`,
+rule sets loaded at run time per client id, and sequences whose state every worker shares."""
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.support import ServerProcess, response_verifies, sdk_body, signed_headers, vault_body
+
+ROOT = Path(__file__).resolve().parents[2]
+VAULT = "/ams/api/v1/vaults/vaultPaymentMethod"
+INQUIRE = "/ams/api/v1/vaults/inquireVaulting"
+
+
+class Merchant:
+    """Signs like the SDK, over plain HTTP, and checks every answer's signature."""
+
+    def __init__(self, server: ServerProcess, client: dict):
+        self.server, self.client = server, client
+        self.http = requests.Session()
+
+    def call(self, path: str, body: dict) -> dict:
+        text = sdk_body(body)
+        headers = signed_headers(self.client["clientId"], self.client["merchantPrivateKey"], path, text)
+        response = self.http.post(self.server.base_url + path, data=text.encode(), headers=headers, timeout=30)
+        assert response.status_code == 200, response.text
+        assert response_verifies(path, response.headers, response.content, self.client["alipayPublicKey"])
+        return response.json()
+
+    def vault(self, card: str, request_id: str | None = None, **card_fields) -> dict:
+        return self.call(VAULT, vault_body(request_id or "srv-" + uuid.uuid4().hex[:12], card, **card_fields))
+
+
+def register(server: ServerProcess, client_id: str) -> Merchant:
+    out = server.cli("clients", "add", client_id, "--generate", "--json")
+    return Merchant(server, json.loads(out.stdout))
+
+
+@pytest.fixture(scope="module")
+def example_server(tmp_path_factory):
+    """`mockpay serve --scenarios scenarios/` (the example folder) with two workers."""
+    server = ServerProcess(tmp_path_factory.mktemp("examples") / "data", workers=2,
+                           extra_args=("--scenarios", str(ROOT / "scenarios"))).start()
+    yield server
+    server.stop()
+
+
+def test_serve_loads_a_folder_before_the_catalogue(example_server):
+    merchant = register(example_server, "SANDBOX_EXAMPLES")
+    amex = merchant.vault("378282246310005", cvv="1234")
+    assert amex["result"]["resultCode"] == "VERIFICATION_FAIL"
+    assert amex["result"]["resultMessage"] == "Card brand not supported for this merchant."
+    prepaid = merchant.vault("4111111111111111")
+    assert prepaid["paymentMethodDetail"]["card"]["funding"] == "PREPAID"
+    assert prepaid["paymentMethodDetail"]["card"]["issuingCountry"] == "SG"
+    # the built-in catalogue still answers after the files
+    assert merchant.vault("4054692760174822")["result"]["resultCode"] == "VERIFICATION_FAIL"
+    listing = requests.get(example_server.base_url + "/_mockpay/scenarios", timeout=10).json()
+    assert [Path(s).name for s in listing["sources"]] == ["3ds-app.yaml", "checkout-ci.yaml", "flaky-network.yaml",
+                                                          "default_scenarios.yaml"]
+
+
+def test_a_sequence_counts_calls_across_workers(example_server):
+    merchant = register(example_server, "SANDBOX_SEQ")
+    codes = [merchant.vault("5555555555554444")["result"]["resultCode"] for _ in range(6)]
+    assert codes == ["UNKNOWN_EXCEPTION", "UNKNOWN_EXCEPTION", "SUCCESS", "SUCCESS", "SUCCESS", "SUCCESS"]
+    cycle = [merchant.vault("6011111111111117")["result"]["resultCode"] for _ in range(6)]
+    assert cycle == ["SUCCESS", "SUCCESS", "REQUEST_TRAFFIC_EXCEED_LIMIT"] * 2
+
+
+def test_run_time_sets_isolate_parallel_jobs(http_server):
+    job_a, job_b = register(http_server, "SANDBOX_JOB_A"), register(http_server, "SANDBOX_JOB_B")
+    rules = ("default: {resultCode: RISK_REJECT, reason: FRAUD_REJECT}\n"
+             "rules:\n"
+             "  - match: {cardNo: \"4054695723100768\"}\n"
+             "    sequence: [{resultCode: UNKNOWN_EXCEPTION}, {resultCode: SUCCESS}]\n")
+    response = requests.put(http_server.base_url + "/_mockpay/clients/SANDBOX_JOB_A/scenarios", data=rules,
+                            headers={"Content-Type": "application/yaml"}, timeout=10)
+    assert response.status_code == 200, response.text
+    a = [job_a.vault("4054695723100768")["result"]["resultCode"] for _ in range(3)]
+    b = [job_b.vault("4054695723100768")["result"]["resultCode"] for _ in range(3)]
+    assert a == ["UNKNOWN_EXCEPTION", "SUCCESS", "SUCCESS"]
+    assert b == ["SUCCESS"] * 3
+    assert job_a.vault("4111111111111111")["result"]["resultCode"] == "RISK_REJECT"
+    assert job_b.vault("4111111111111111")["result"]["resultCode"] == "SUCCESS"
+
+    bad = requests.put(http_server.base_url + "/_mockpay/clients/SANDBOX_JOB_B/scenarios",
+                       data="rules:\n  - outcome: {resultCode: VERIFICATION_IN_PROCESS, resultStatus: F}\n",
+                       timeout=10)
+    assert bad.status_code == 400
+    assert bad.json()["error"]["details"] == [
+        "clients/SANDBOX_JOB_B:2: rule 1: outcome.resultStatus: VERIFICATION_IN_PROCESS has resultStatus U, not F"]
+    assert job_b.vault("4111111111111111")["result"]["resultCode"] == "SUCCESS"
+    requests.delete(http_server.base_url + "/_mockpay/clients/SANDBOX_JOB_A/scenarios", timeout=10)
+    assert job_a.vault("4111111111111111")["result"]["resultCode"] == "SUCCESS"
+
+
+def test_inquire_reports_a_challenge_completed_through_the_admin_api(http_server):
+    merchant = register(http_server, "SANDBOX_ADMIN_3DS")
+    answer = merchant.vault("4000000204000006", "adm-3ds-" + uuid.uuid4().hex[:8])
+    request_id = answer["vaultingRequestId"]
+    state = merchant.call(INQUIRE, {"vaultingRequestId": request_id})
+    assert state["vaultingStatus"] == "PROCESSING"
+    assert (state["normalUrl"], state["schemeUrl"]) == (answer["normalUrl"], answer["schemeUrl"])
+    page = requests.get(answer["normalUrl"], timeout=10)
+    assert page.status_code == 200 and "400000******0006" in page.text
+    done = requests.post(f"{http_server.base_url}/_mockpay/vaults/{request_id}/complete",
+                         json={"outcome": "cancel"}, timeout=10)
+    assert done.status_code == 200 and done.json()["vaultingStatus"] == "FAIL"
+    state = merchant.call(INQUIRE, {"vaultingRequestId": request_id})
+    assert (state["vaultingStatus"], state["vaultingResultCode"]) == ("FAIL", "USER_PAYMENT_VERIFICATION_FAILED")
+    assert state["vaultingResultMessage"] == "The buyer cancelled the 3DS verification."
