@@ -668,6 +668,35 @@ def build_outcome(spec: dict, label: str) -> Outcome:
     return Outcome(**kwargs)
 
 
+class RuleIndex:
+    """Rules by API and card number, so that a request is only tested against the rules
+    that could match it (the order of the rules, and so first-match-wins, is kept)."""
+
+    def __init__(self, rules: list[Rule]):
+        self._by_api: dict[str, tuple[list, dict]] = {}
+        for position, rule in enumerate(rules):
+            generic, by_card = self._by_api.setdefault(rule.api, ([], {}))
+            cards = rule.card_numbers()
+            if cards:
+                for card in cards:
+                    by_card.setdefault(card, []).append((position, rule))
+            else:
+                generic.append((position, rule))
+
+    def candidates(self, api: str, card_no: str | None) -> list[tuple[int, Rule]]:
+        generic, by_card = self._by_api.get(api, ((), {}))
+        specific = by_card.get(card_no) if card_no else None
+        if not specific:
+            return generic
+        return sorted([*generic, *specific], key=lambda item: item[0])
+
+    def first_match(self, api: str, request: dict, card_no: str | None) -> Rule | None:
+        for _, rule in self.candidates(api, card_no):
+            if rule.matches(request, card_no):
+                return rule
+        return None
+
+
 @dataclass
 class ScenarioSet:
     """The rules of one file (or one client's run-time set), in order."""
@@ -676,6 +705,9 @@ class ScenarioSet:
     default: Outcome | None = None
     default_spec: dict | None = None
     description: str | None = None
+
+    def __post_init__(self):
+        self.index = RuleIndex(self.rules)
 
 
 def parse(text: str, source: str) -> ScenarioSet:
@@ -794,6 +826,7 @@ class ScenarioEngine:
         if include_builtin:
             self.sets.append(builtin())
         self.rules: list[Rule] = [r for s in self.sets for r in s.rules]
+        self.index = RuleIndex(self.rules)
         self.default = next((s.default for s in self.sets if s.default is not None), default)
         self._clients: dict[str, tuple[str, ScenarioSet]] = {}
         self._lock = threading.Lock()
@@ -801,10 +834,11 @@ class ScenarioEngine:
     # -- choosing ----------------------------------------------------------------
     def choose(self, client_id: str, api: str, request: dict, card_no: str | None = None) -> Outcome:
         client_set = self.client_set(client_id)
-        rules = (client_set.rules + self.rules) if client_set else self.rules
-        for rule in rules:
-            if rule.api == api and rule.matches(request, card_no):
-                return self._resolve(client_id, rule)
+        rule = client_set.index.first_match(api, request, card_no) if client_set else None
+        if rule is None:
+            rule = self.index.first_match(api, request, card_no)
+        if rule is not None:
+            return self._resolve(client_id, rule)
         if api == DEFAULT_API:
             if client_set is not None and client_set.default is not None:
                 return client_set.default

@@ -274,6 +274,26 @@ class TestMatching:
         declined = engine.choose("c", "vaultPaymentMethod", request("4054692760174822"), "4054692760174822")
         assert declined.result_code == "VERIFICATION_FAIL" and declined.reason == "DO_NOT_HONOR"
 
+    def test_order_is_kept_between_card_rules_and_field_rules(self, tmp_path):
+        engine = engine_for(tmp_path, """
+            rules:
+              - match: {cardNo: "5162774114974622"}
+                outcome: {resultCode: RISK_REJECT}
+              - match: {is3DSAuthentication: "true"}
+                outcome: {resultCode: VERIFICATION_IN_PROCESS}
+              - match: {cardNo: ["4054695723100768", "5162774114974622"]}
+                outcome: {resultCode: PROCESS_FAIL}
+            """)
+
+        def code(card, three_ds):
+            return engine.choose("c", "vaultPaymentMethod", request(card, is3DSAuthentication=three_ds),
+                                 card).result_code
+
+        assert code("5162774114974622", "true") == "RISK_REJECT"
+        assert code("4054695723100768", "true") == "VERIFICATION_IN_PROCESS"
+        assert code("4054695723100768", "false") == "PROCESS_FAIL"
+        assert code("5162774114974622", "false") == "RISK_REJECT"
+
     def test_configurable_default_applies_to_vault_payment_method_only(self, tmp_path):
         engine = engine_for(tmp_path, """
             default: {resultCode: VERIFICATION_FAIL, reason: DO_NOT_HONOR}
