@@ -40,7 +40,7 @@ def build_services(config: Config) -> Services:
     clock = Clock(store, scale=config.time_scale)
     keyring = Keyring(data_dir)
     clients = Clients(store, keyring, clock)
-    scenarios = ScenarioEngine(store, paths=config.scenarios)  # raises ScenarioError on an invalid file
+    scenarios = ScenarioEngine(store, paths=config.scenarios, keyring=keyring)  # ScenarioError if a file is invalid
     vaulting = Vaulting(store, clock, keyring, scenarios, config)
     return Services(config=config, store=store, clock=clock, keyring=keyring, clients=clients,
                     scenarios=scenarios, vaulting=vaulting)

@@ -249,7 +249,7 @@ def scenarios_list(ctx, paths, client_id, as_json):
     try:
         if client_id:
             svc = _services(ctx)
-            engine = ScenarioEngine(svc.store, paths=paths)
+            engine = ScenarioEngine(svc.store, paths=paths, keyring=svc.keyring)
         else:
             engine = ScenarioEngine(None, paths=paths)
         catalogue = engine.catalogue(client_id)

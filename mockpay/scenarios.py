@@ -820,8 +820,10 @@ class ScenarioEngine:
     server's files, then the built-in catalogue; first match wins."""
 
     def __init__(self, store=None, default: Outcome = DEFAULT_OUTCOME, paths: Iterable[str | Path] = (),
-                 include_builtin: bool = True):
+                 include_builtin: bool = True, keyring=None):
         self.store = store
+        # Run-time sets may name full card numbers: with a keyring they are stored sealed (AES-GCM).
+        self.keyring = keyring
         self.sets = load_paths(paths)
         if include_builtin:
             self.sets.append(builtin())
@@ -872,17 +874,32 @@ class ScenarioEngine:
         row = self.store.get_scenario_set(client_id)
         if row is None:
             return None
-        compiled = parse(row["source"], self.client_source(client_id))
+        compiled = parse(self._open(row["source"]), self.client_source(client_id))
         with self._lock:
+            if len(self._clients) >= 1000:
+                self._clients.clear()
             self._clients[client_id] = (row["version"], compiled)
         return compiled
+
+    def client_text(self, client_id: str) -> str | None:
+        """The client's rule set as it was PUT, or None."""
+        row = self.store.get_scenario_set(client_id) if self.store is not None else None
+        return None if row is None else self._open(row["source"])
+
+    def _seal(self, text: str) -> str:
+        return "sealed:" + self.keyring.encrypt(text, context="scenario-set") if self.keyring else text
+
+    def _open(self, stored: str) -> str:
+        if stored.startswith("sealed:"):
+            return self.keyring.decrypt(stored[len("sealed:"):], context="scenario-set")
+        return stored
 
     def put_client_set(self, client_id: str, text: str, now: float) -> ScenarioSet:
         """Validate and store a run-time rule set for one client id (replacing any
         earlier one, and restarting its sequences)."""
         compiled = parse(text, self.client_source(client_id))
         from .crypto import new_id
-        self.store.put_scenario_set(client_id, text, new_id("v"), now)
+        self.store.put_scenario_set(client_id, self._seal(text), new_id("v"), now)
         return compiled
 
     def delete_client_set(self, client_id: str) -> bool:

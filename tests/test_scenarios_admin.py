@@ -76,3 +76,14 @@ def test_reset_restarts_sequences(app, ams):
     response = app.test_client().post("/_mockpay/scenarios/reset", json={"clientId": "SANDBOX_TEST"})
     assert response.get_json() == {"reset": 1}
     assert ams.call(VAULT, vault_body("seq-3", card))["result"]["resultCode"] == "UNKNOWN_EXCEPTION"
+
+
+def test_a_client_set_is_stored_sealed(app, services, merchant):
+    """Rules may name full card numbers; the data directory keeps them only AES-GCM sealed."""
+    text = CLIENT_RULES.replace("INSUFFICIENT", "LOST_CARD")
+    assert app.test_client().put("/_mockpay/clients/SANDBOX_TEST/scenarios", data=text).status_code == 200
+    raw = services.store.get_scenario_set("SANDBOX_TEST")["source"]
+    assert VISA_OK not in raw and "LOST_CARD" not in raw
+    assert app.test_client().get("/_mockpay/clients/SANDBOX_TEST/scenarios").get_json()["source"] == text
+    database = b"".join(p.read_bytes() for p in services.config.db_path.parent.glob("mockpay.sqlite3*"))
+    assert VISA_OK.encode() not in database

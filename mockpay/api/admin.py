@@ -125,7 +125,8 @@ def get_client_scenarios(client_id):
     if row is None:
         raise AdminError(404, "NOT_FOUND", f"no scenario set for client {client_id!r}")
     compiled = svc.scenarios.client_set(client_id)
-    return jsonify({"clientId": client_id, "source": row["source"], "updatedAt": iso(row["updated_at"]),
+    return jsonify({"clientId": client_id, "source": svc.scenarios.client_text(client_id),
+                    "updatedAt": iso(row["updated_at"]),
                     "rules": [r.describe() for r in compiled.rules], "default": compiled.default_spec})
 
 
