@@ -606,6 +606,7 @@ class Rule:
             "source": self.source, "line": self.line, "name": self.name, "api": self.api,
             "description": self.description,
             "match": " and ".join(c.describe() for c in self.conditions) or "(any request)",
+            "matchSpec": self.match,
             "cards": self.card_numbers(),
             "outcome": " then ".join(_outcome_text(o) for o in self.outcomes)
                        + (" (then cycle)" if self.sequence and self.after == "cycle" else ""),
@@ -716,7 +717,11 @@ def parse(text: str, source: str) -> ScenarioSet:
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        problem = " ".join(p for p in (exc.context, exc.problem) if p)
+        context = exc.context
+        if context and exc.context_mark is not None and exc.problem_mark is not None \
+                and exc.context_mark.line != exc.problem_mark.line:
+            context += f" (from line {exc.context_mark.line + 1})"
+        problem = ": ".join(p for p in (context, exc.problem) if p)
         raise ScenarioError([Issue(source, mark.line + 1 if mark else None, None, f"invalid YAML: {problem}")]) \
             from None
     except yaml.YAMLError as exc:

@@ -2,7 +2,6 @@
 (Flask's test client; the real-browser and real-SDK proofs are in tests/integration)."""
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
@@ -260,4 +259,4 @@ def test_no_urls_means_nothing_is_stored(ams, services):
     assert answer["result"]["resultCode"] == "VERIFICATION_IN_PROCESS"
     assert not {"normalUrl", "schemeUrl", "applinkUrl"} & set(answer)
     assert services.store.get_vault("SANDBOX_TEST", "vip-none") is None
-    assert json.loads(json.dumps(inquire(ams, "vip-none")))["result"]["resultCode"] == "VAULTING_NOT_EXIST"
+    assert inquire(ams, "vip-none")["result"]["resultCode"] == "VAULTING_NOT_EXIST"
