@@ -666,6 +666,9 @@ def build_outcome(spec: dict, label: str) -> Outcome:
         issuing_country=spec.get("issuingCountry"),
         rule=label,
     )
+    if fault:
+        # the same answer for code that reads outcome.extra["processed"] (createVaultingSession, cacheCard)
+        kwargs["extra"] = {"processed": kwargs["processed"]}
     return Outcome(**kwargs)
 
 

@@ -120,6 +120,7 @@ def put_client_scenarios(client_id):
 
 @bp.get("/clients/<client_id>/scenarios")
 def get_client_scenarios(client_id):
+    """The rule set loaded for this client id: the text as it was PUT, and its rules."""
     svc = services()
     row = svc.store.get_scenario_set(client_id)
     if row is None:
@@ -132,6 +133,7 @@ def get_client_scenarios(client_id):
 
 @bp.delete("/clients/<client_id>/scenarios")
 def delete_client_scenarios(client_id):
+    """Drop this client's rule set (and its sequence counts); the server's rules apply again."""
     return jsonify({"clientId": client_id, "deleted": services().scenarios.delete_client_set(client_id)})
 
 
