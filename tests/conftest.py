@@ -15,9 +15,26 @@ def merchant_keys():
     return {"private": signing.private_key_body(key), "public": signing.public_key_body(key.public_key())}
 
 
+@pytest.fixture(scope="session")
+def keys_template(tmp_path_factory):
+    """A data directory's keys, generated once and copied into each test's data dir."""
+    from mockpay.crypto import Keyring
+    base = tmp_path_factory.mktemp("keys-template")
+    Keyring(base)
+    return base / "keys"
+
+
 @pytest.fixture
-def app(tmp_path):
-    app = create_app({"data_dir": tmp_path / "data", "testing": True, "dispatcher": False})
+def data_dir(tmp_path, keys_template):
+    import shutil
+    target = tmp_path / "data"
+    shutil.copytree(keys_template, target / "keys")
+    return target
+
+
+@pytest.fixture
+def app(data_dir):
+    app = create_app({"data_dir": data_dir, "testing": True, "dispatcher": False})
     yield app
     app.extensions["mockpay"].store.close()
 
