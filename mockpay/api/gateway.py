@@ -11,11 +11,13 @@ import json
 import logging
 import socket
 import time
+from datetime import datetime
 
 from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from .. import signing
+from ..clients import CLIENT_ID
 from ..codes import AmsError, result
 from ..schemas import load
 
@@ -49,11 +51,17 @@ def dumps(body: dict) -> bytes:
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
+def echoed_client_id() -> str:
+    """The request's client-id, echoed only when it is a well-formed id (never header garbage)."""
+    value = request.headers.get("client-id", "")
+    return value if CLIENT_ID.fullmatch(value) else ""
+
+
 def signed_response(body: dict, status: int = 200) -> Response:
     """Sign `body` as the answer to the current request."""
     svc = services()
     raw = dumps(body)
-    client_id = request.headers.get("client-id", "")
+    client_id = echoed_client_id()
     response_time = svc.clock.now_iso()
     value = signing.sign(svc.keyring.private_key, request.method, request.path, client_id, response_time, raw)
     response = Response(raw, status=status, content_type="application/json; charset=UTF-8")
@@ -84,11 +92,30 @@ def authenticate() -> str:
                                             "(expected algorithm=RSA256,keyVersion=N,signature=<value>)")
     if not request_time:
         raise AmsError("INVALID_SIGNATURE", "the request-time header is required to verify the signature")
+    check_request_time(request_time, svc.config.request_time_tolerance)
     body = request.get_data(cache=True)
     if not signing.verify(key, request.method, request.path, client_id, request_time, body, parts["signature"]):
         raise AmsError("INVALID_SIGNATURE", "the signature does not match "
                                             f"'{request.method} {request.path}' and the body received")
     return client_id
+
+
+def check_request_time(value: str, tolerance: float) -> None:
+    """ISO 8601 with offset (Python SDK) or epoch milliseconds (Java, Go SDKs), within
+    `tolerance` seconds of the wall clock (not the mock clock, which tests move)."""
+    if value.isdigit() and len(value) in (10, 13):
+        epoch = int(value) / (1000 if len(value) == 13 else 1)
+    else:
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise AmsError("PARAM_ILLEGAL", "request-time header must be ISO 8601 with an offset "
+                                            "or epoch milliseconds") from None
+        if parsed.tzinfo is None:
+            raise AmsError("PARAM_ILLEGAL", "request-time header must carry a UTC offset")
+        epoch = parsed.timestamp()
+    if tolerance and abs(time.time() - epoch) > tolerance:
+        raise AmsError("PARAM_ILLEGAL", f"request-time header is more than {int(tolerance)} s away from now")
 
 
 def parse_json() -> object:
