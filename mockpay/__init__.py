@@ -18,6 +18,8 @@ from .crypto import Keyring
 from .scenarios import ScenarioEngine
 from .store import Store
 from .vaulting import Vaulting
+# -- sessions & card tokens --
+from .sessions import VaultingSessions
 
 __all__ = ["create_app", "Config", "load_config"]
 
@@ -31,6 +33,8 @@ class Services:
     clients: Clients
     scenarios: ScenarioEngine
     vaulting: Vaulting
+    # -- sessions & card tokens --
+    sessions: VaultingSessions | None = None
 
 
 def build_services(config: Config) -> Services:
@@ -41,13 +45,16 @@ def build_services(config: Config) -> Services:
     keyring = Keyring(data_dir)
     clients = Clients(store, keyring, clock)
     scenarios = ScenarioEngine(store)
+    # -- sessions & card tokens --
     vaulting = Vaulting(store, clock, keyring, scenarios, config)
+    sessions = VaultingSessions(store, clock, keyring, scenarios, vaulting, config)
     return Services(config=config, store=store, clock=clock, keyring=keyring, clients=clients,
-                    scenarios=scenarios, vaulting=vaulting)
+                    scenarios=scenarios, vaulting=vaulting, sessions=sessions)
 
 
 def create_app(config: Config | dict | None = None) -> Flask:
     from .api import admin, gateway, vaults
+    from .api import hosted  # sessions & card tokens
 
     if not isinstance(config, Config):
         config = load_config(config)
@@ -60,5 +67,7 @@ def create_app(config: Config | dict | None = None) -> Flask:
     gateway.init_app(app)
     gateway.register_api(app, vaults.bp)
     app.register_blueprint(admin.bp)
+    # -- sessions & card tokens --
+    app.register_blueprint(hosted.bp)
     logging.getLogger("mockpay").setLevel(logging.INFO)
     return app
