@@ -1,9 +1,11 @@
-"""The vaults API family: vaultPaymentMethod, inquireVaulting."""
+"""The vaults API family: vaultPaymentMethod, inquireVaulting, createVaultingSession."""
 from __future__ import annotations
 
 from flask import Blueprint, request
 
+from ..schemas import sessions as session_schemas
 from ..schemas import vaulting as schemas
+from ..sessions import SessionLinks
 from ..vaulting import Links
 from .gateway import ams_endpoint, route, services
 
@@ -24,3 +26,15 @@ def vault_payment_method(client_id, body):
 @ams_endpoint(schemas.inquire_vaulting, "inquireVaulting")
 def inquire_vaulting(client_id, body):
     return services().vaulting.inquire(client_id, body)
+
+
+# -- createVaultingSession (sessions & card tokens) -------------------------------
+
+def session_links() -> SessionLinks:
+    return SessionLinks(services().config.public_url or request.host_url)
+
+
+@route(bp, "/vaults/createVaultingSession")
+@ams_endpoint(session_schemas.create_vaulting_session, "createVaultingSession")
+def create_vaulting_session(client_id, body):
+    return services().sessions.create(client_id, body, session_links())
