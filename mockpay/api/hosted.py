@@ -34,9 +34,15 @@ def _closed(exc: SessionClosed) -> Response:
     return _no_store(Response(html, status=CLOSED_STATUS[exc.reason], content_type="text/html; charset=utf-8"))
 
 
+# Never sent back by the server: the page keeps the typed card number in the
+# browser (sessionStorage) across an error round-trip; the CVV is dropped.
+NOT_ECHOED = ("cardNumber", "cvv")
+
+
 def _form(session, values=None, errors=None, status: int = 200) -> Response:
+    values = {k: v for k, v in (values or {}).items() if k not in NOT_ECHOED}
     html = render_template("session_form.html", session_id=session["session_id"],
-                           expires_at=iso(session["expires_at"]), values=values or {}, errors=errors or {},
+                           expires_at=iso(session["expires_at"]), values=values, errors=errors or {},
                            fields=FORM_FIELDS)
     return _no_store(Response(html, status=status, content_type="text/html; charset=utf-8"))
 
