@@ -62,3 +62,8 @@ class Caller:
 @pytest.fixture
 def ams(app, merchant):
     return Caller(app, merchant)
+
+
+# -- pytest plugin tests (issue 6, part 4) --
+# `pytester` runs pytest on generated test files that use the `mockpay` fixture.
+pytest_plugins = ["pytester"]
