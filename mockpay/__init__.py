@@ -60,5 +60,8 @@ def create_app(config: Config | dict | None = None) -> Flask:
     gateway.init_app(app)
     gateway.register_api(app, vaults.bp)
     app.register_blueprint(admin.bp)
+    # -- OpenAPI (issue 6, part 5): /_mockpay/openapi.json and /_mockpay/docs --
+    from .api import docs
+    app.register_blueprint(docs.bp)
     logging.getLogger("mockpay").setLevel(logging.INFO)
     return app

@@ -113,8 +113,12 @@ def parse_json() -> object:
         raise AmsError("PARAM_ILLEGAL", "the request body is not valid UTF-8 JSON") from None
 
 
-def ams_endpoint(schema, api: str):
-    """Wrap a view `(client_id, body) -> dict | Reply` with the whole AMS protocol."""
+def ams_endpoint(schema, api: str, response=None):
+    """Wrap a view `(client_id, body) -> dict | Reply` with the whole AMS protocol.
+
+    `schema` validates the request; `response` (a marshmallow schema, used for
+    the OpenAPI document only) describes the answer. mockpay.openapi documents
+    every view wrapped here, under all three prefixes, with nothing else to do."""
 
     def decorate(view):
         @functools.wraps(view)
@@ -130,6 +134,7 @@ def ams_endpoint(schema, api: str):
             reply = view(client_id, body, **kwargs)
             return finish(reply)
 
+        wrapper.ams_api, wrapper.ams_request_schema, wrapper.ams_response_schema = api, schema, response
         return wrapper
 
     return decorate
