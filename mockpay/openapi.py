@@ -28,6 +28,7 @@ ADMIN_PREFIX = "/_mockpay"
 UNDOCUMENTED_PREFIXES = ("/_mockpay/ui", "/_mockpay/static")
 OPENAPI_VERSION = "3.1.0"
 ASCII_PATTERN = "^[\\x20-\\x7e]*$"
+STATUS_TEXT = {200: "OK", 201: "Created", 202: "Accepted", 204: "No content"}
 
 
 @dataclass
@@ -254,8 +255,10 @@ class _Builder:
                 content = {"application/json": {"schema": {"type": "object"}}}
             else:
                 content = {described.content_type: {"schema": {"type": "string"}}}
-            responses = {str(described.status): {"description": "OK" if described.status < 300 else "Created",
-                                                  "content": content}}
+            success = {"description": STATUS_TEXT.get(described.status, "Success")}
+            if described.status != 204:
+                success["content"] = content
+            responses = {str(described.status): success}
             for status, (text, schema) in described.responses.items():
                 responses[str(status)] = {"description": text}
                 if schema is not None:

@@ -459,7 +459,10 @@ _original_connection = None
 
 def _install_redirect(host: str, port: int) -> None:
     global _original_connection
-    from com.alipay.ams.api.net import default_http_rpc
+    try:
+        from com.alipay.ams.api.net import default_http_rpc
+    except ImportError:  # no official SDK installed: nothing to redirect
+        return
     with _REDIRECT_LOCK:
         if _original_connection is None:
             _original_connection = getattr(default_http_rpc, _SDK_CONNECTION)
@@ -658,10 +661,12 @@ class MockpayServer:
         if self.sdk_transport == "redirect" and self.gateway_host:
             _remove_redirect(self.gateway_host)
         if self._env_set:
-            if self._previous_cert_file is None:
-                os.environ.pop("SSL_CERT_FILE", None)
-            else:
-                os.environ["SSL_CERT_FILE"] = self._previous_cert_file
+            # only if nobody pointed it elsewhere since (then theirs stands)
+            if os.environ.get("SSL_CERT_FILE") == str(self.trust_file):
+                if self._previous_cert_file is None:
+                    os.environ.pop("SSL_CERT_FILE", None)
+                else:
+                    os.environ["SSL_CERT_FILE"] = self._previous_cert_file
             self._env_set = False
         # shut both down at once: each notices within its poll interval
         stoppers = [threading.Thread(target=server.shutdown) for server, _ in zip(self._servers, self._threads)]
@@ -710,7 +715,7 @@ class MockpayServer:
         return json.loads(sdk.execute(request))
 
     # -- admin API -------------------------------------------------------------------
-    def admin(self, method: str, path: str, body: dict | None = None, *, expect: tuple[int, ...] = (200, 201)):
+    def admin(self, method: str, path: str, body: dict | None = None, *, expect: tuple[int, ...] = (200, 201, 204)):
         """Call the admin API (`/_mockpay/...`); the decoded JSON answer.
         Raises AdminError on any status not in `expect`."""
         import urllib.error
