@@ -73,5 +73,8 @@ def create_app(config: Config | dict | None = None) -> Flask:
     # -- sessions & card tokens --
     gateway.register_api(app, payment_methods.bp)
     app.register_blueprint(hosted.bp)
+    # -- OpenAPI (issue 6, part 5): /_mockpay/openapi.json and /_mockpay/docs --
+    from .api import docs
+    app.register_blueprint(docs.bp)
     logging.getLogger("mockpay").setLevel(logging.INFO)
     return app

@@ -5,7 +5,6 @@ import json
 
 import pytest
 
-from mockpay.codes import AmsError
 from tests.support import response_verifies, sdk_body, signed_headers, vault_body
 
 VAULT = "/ams/api/v1/vaults/vaultPaymentMethod"
@@ -159,7 +158,7 @@ class TestGatewayErrors:
             raise RuntimeError("secret internals 4054695723100768")
         monkeypatch.setattr(services.vaulting, "vault_payment_method", boom)
         r = self._send(ams)
-        body = assert_signed_failure(r, VAULT, ams.merchant, "UNKNOWN_EXCEPTION", status="U")
+        assert_signed_failure(r, VAULT, ams.merchant, "UNKNOWN_EXCEPTION", status="U")
         assert "Traceback" not in r.get_data(as_text=True)
         assert "secret" not in r.get_data(as_text=True)
         assert services.store.count_vaults() == 0

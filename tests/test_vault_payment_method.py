@@ -2,7 +2,6 @@
 validation rule, idempotency, business failures, card data handling."""
 from __future__ import annotations
 
-import copy
 import json
 
 import pytest

@@ -18,7 +18,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from .. import signing
 from ..clients import CLIENT_ID
-from ..codes import AmsError, result
+from ..codes import AmsError
 from ..schemas import load
 
 log = logging.getLogger("mockpay.api")
@@ -121,7 +121,7 @@ def check_request_time(value: str, tolerance: float) -> None:
 def parse_json() -> object:
     content_type = request.headers.get("content-type", "")
     if content_type and "json" not in content_type.lower() and "text/plain" not in content_type.lower():
-        raise AmsError("MEDIA_TYPE_NOT_ACCEPTABLE", f"content-type must be application/json")
+        raise AmsError("MEDIA_TYPE_NOT_ACCEPTABLE", "content-type must be application/json")
     raw = request.get_data(cache=True)
     if not raw.strip():
         raise AmsError("PARAM_ILLEGAL", "the request body is empty")
@@ -140,8 +140,12 @@ def parse_json() -> object:
         raise AmsError("PARAM_ILLEGAL", "the request body is not valid UTF-8 JSON") from None
 
 
-def ams_endpoint(schema, api: str):
-    """Wrap a view `(client_id, body) -> dict | Reply` with the whole AMS protocol."""
+def ams_endpoint(schema, api: str, response=None):
+    """Wrap a view `(client_id, body) -> dict | Reply` with the whole AMS protocol.
+
+    `schema` validates the request; `response` (a marshmallow schema, used for
+    the OpenAPI document only) describes the answer. mockpay.openapi documents
+    every view wrapped here, under all three prefixes, with nothing else to do."""
 
     def decorate(view):
         @functools.wraps(view)
@@ -157,6 +161,7 @@ def ams_endpoint(schema, api: str):
             reply = view(client_id, body, **kwargs)
             return finish(reply)
 
+        wrapper.ams_api, wrapper.ams_request_schema, wrapper.ams_response_schema = api, schema, response
         return wrapper
 
     return decorate

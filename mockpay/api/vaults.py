@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, request
 
 from ..schemas import sessions as session_schemas
+from ..schemas import responses
 from ..schemas import vaulting as schemas
 from ..sessions import SessionLinks
 from ..vaulting import Links
@@ -17,14 +18,16 @@ def links() -> Links:
 
 
 @route(bp, "/vaults/vaultPaymentMethod")
-@ams_endpoint(schemas.vault_payment_method, "vaultPaymentMethod")
+@ams_endpoint(schemas.vault_payment_method, "vaultPaymentMethod", response=responses.vault_payment_method)
 def vault_payment_method(client_id, body):
+    """Vault a card: store it (sealed) and answer a card token, or open a 3DS challenge."""
     return services().vaulting.vault_payment_method(client_id, body, links())
 
 
 @route(bp, "/vaults/inquireVaulting")
-@ams_endpoint(schemas.inquire_vaulting, "inquireVaulting")
+@ams_endpoint(schemas.inquire_vaulting, "inquireVaulting", response=responses.inquire_vaulting)
 def inquire_vaulting(client_id, body):
+    """The status and result of an earlier vaulting request."""
     return services().vaulting.inquire(client_id, body)
 
 

@@ -61,26 +61,3 @@ def production_sdk_client(tls_server):
     from com.alipay.ams.api.default_alipay_client import DefaultAlipayClient
     c = _register(tls_server, "PROD_SDK")
     return DefaultAlipayClient(tls_server.gateway_url, c["clientId"], c["merchantPrivateKey"], c["alipayPublicKey"])
-
-
-# -- browser (sessions & card tokens) ---------------------------------------------
-# One Playwright and one headless Chromium for the whole run: Playwright's sync API
-# cannot run two instances at once in a process, so every browser test shares this.
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-
-@pytest.fixture(scope="session")
-def browser():
-    """Debian's headless Chromium through Playwright (never `playwright install`).
-    Skipped where /usr/bin/chromium is missing, except under CI=true, where that fails."""
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{CHROMIUM} is missing: CI must install Debian's chromium package")
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield chromium
-        chromium.close()

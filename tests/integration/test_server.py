@@ -8,7 +8,6 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
 import requests
 
 from tests.support import MC_OK, VISA_OK, ServerProcess, response_verifies, sdk_body, signed_headers, vault_body
