@@ -18,6 +18,9 @@ from .crypto import Keyring
 from .scenarios import ScenarioEngine
 from .store import Store
 from .vaulting import Vaulting
+# -- sessions & card tokens --
+from .card_tokens import CardTokens
+from .sessions import VaultingSessions
 
 __all__ = ["create_app", "Config", "load_config"]
 
@@ -31,6 +34,9 @@ class Services:
     clients: Clients
     scenarios: ScenarioEngine
     vaulting: Vaulting
+    # -- sessions & card tokens --
+    card_tokens: CardTokens | None = None
+    sessions: VaultingSessions | None = None
 
 
 def build_services(config: Config) -> Services:
@@ -41,13 +47,17 @@ def build_services(config: Config) -> Services:
     keyring = Keyring(data_dir)
     clients = Clients(store, keyring, clock)
     scenarios = ScenarioEngine(store, paths=config.scenarios, keyring=keyring)  # ScenarioError if a file is invalid
-    vaulting = Vaulting(store, clock, keyring, scenarios, config)
+    # -- sessions & card tokens --
+    card_tokens = CardTokens(store, clock, keyring, scenarios, config)
+    vaulting = Vaulting(store, clock, keyring, scenarios, config, card_tokens=card_tokens)
+    sessions = VaultingSessions(store, clock, keyring, scenarios, vaulting, config)
     return Services(config=config, store=store, clock=clock, keyring=keyring, clients=clients,
-                    scenarios=scenarios, vaulting=vaulting)
+                    scenarios=scenarios, vaulting=vaulting, card_tokens=card_tokens, sessions=sessions)
 
 
 def create_app(config: Config | dict | None = None) -> Flask:
     from .api import admin, gateway, vaults
+    from .api import hosted, payment_methods  # sessions & card tokens
     from .api import pages  # scenarios (issue 3): 3DS challenge pages
 
     if not isinstance(config, Config):
@@ -61,6 +71,12 @@ def create_app(config: Config | dict | None = None) -> Flask:
     gateway.init_app(app)
     gateway.register_api(app, vaults.bp)
     app.register_blueprint(admin.bp)
+    # -- sessions & card tokens --
+    gateway.register_api(app, payment_methods.bp)
+    app.register_blueprint(hosted.bp)
+    # -- OpenAPI (issue 6, part 5): /_mockpay/openapi.json and /_mockpay/docs --
+    from .api import docs
+    app.register_blueprint(docs.bp)
     app.register_blueprint(pages.bp)  # scenarios (issue 3)
     logging.getLogger("mockpay").setLevel(logging.INFO)
     return app

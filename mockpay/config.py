@@ -30,6 +30,8 @@ class Config:
     scenarios: tuple[str, ...] = ()
     time_scale: float = 1.0
     max_body_bytes: int = 1024 * 1024
+    # how far request-time may be from the wall clock, in seconds (0: not checked)
+    request_time_tolerance: float = 3600.0
     # how long a scenario's "timeout" fault holds the answer back
     fault_timeout: float = 20.0
     # notifications

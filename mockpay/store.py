@@ -68,6 +68,33 @@ CREATE TABLE IF NOT EXISTS vaults (
 );
 CREATE INDEX IF NOT EXISTS vaults_challenge_expiry ON vaults (status, challenge_expires_at);
 
+-- sessions & card tokens (createVaultingSession, the hosted card-binding page, cacheCard) --
+CREATE TABLE IF NOT EXISTS vaulting_sessions (
+    id                  INTEGER PRIMARY KEY,
+    session_id          TEXT NOT NULL UNIQUE,   -- vaultingSessionId, also in the page URL
+    client_id           TEXT NOT NULL,
+    vaulting_request_id TEXT NOT NULL,
+    request_digest      TEXT NOT NULL,          -- keyed digest of the canonical request
+    request_json        TEXT NOT NULL,          -- the validated request (holds no card data)
+    response_json       TEXT NOT NULL,          -- the answer replayed to an identical retry
+    status              TEXT NOT NULL,          -- OPEN | USED
+    expires_at          REAL NOT NULL,          -- mock epoch seconds
+    created_at          REAL NOT NULL,
+    used_at             REAL,
+    UNIQUE (client_id, vaulting_request_id)
+);
+
+CREATE TABLE IF NOT EXISTS card_tokens (
+    id          INTEGER PRIMARY KEY,
+    token       TEXT NOT NULL UNIQUE,           -- cacheCard's cardToken
+    client_id   TEXT NOT NULL,
+    card_enc    TEXT NOT NULL,                  -- AES-GCM sealed JSON: number, expiry, name, address (never a CVV)
+    card_masked TEXT NOT NULL,                  -- first six and last four digits
+    expires_at  REAL NOT NULL,                  -- mock epoch seconds
+    created_at  REAL NOT NULL,
+    used_at     REAL                            -- set once, by the vaultPaymentMethod that redeems it
+);
+
 -- scenarios (issue 3) ------------------------------------------------------
 CREATE TABLE IF NOT EXISTS scenario_sets (      -- rules loaded at run time for one client id
     client_id  TEXT PRIMARY KEY,
@@ -237,6 +264,58 @@ class Store:
             if client_id is None:
                 return db.execute("DELETE FROM vaults").rowcount
             return db.execute("DELETE FROM vaults WHERE client_id = ?", (client_id,)).rowcount
+
+    # -- sessions & card tokens -------------------------------------------------
+    def get_session(self, session_id: str) -> sqlite3.Row | None:
+        return self._one("SELECT * FROM vaulting_sessions WHERE session_id = ?", (session_id,))
+
+    def get_session_by_request(self, client_id: str, vaulting_request_id: str) -> sqlite3.Row | None:
+        return self._one("SELECT * FROM vaulting_sessions WHERE client_id = ? AND vaulting_request_id = ?",
+                         (client_id, vaulting_request_id))
+
+    def get_session_by_request_in(self, db: sqlite3.Connection, client_id: str, vaulting_request_id: str):
+        return db.execute("SELECT * FROM vaulting_sessions WHERE client_id = ? AND vaulting_request_id = ?",
+                          (client_id, vaulting_request_id)).fetchone()
+
+    def insert_session(self, db: sqlite3.Connection, row: dict[str, Any]) -> int:
+        """Insert within a transaction opened by the caller (see Store.tx)."""
+        columns = ", ".join(row)
+        marks = ", ".join("?" for _ in row)
+        return db.execute(f"INSERT INTO vaulting_sessions ({columns}) VALUES ({marks})",
+                          tuple(row.values())).lastrowid
+
+    def mark_session_used(self, session_id: str, now: float) -> bool:
+        """OPEN -> USED; False if it was not open."""
+        with self.tx() as db:
+            return db.execute("UPDATE vaulting_sessions SET status = 'USED', used_at = ? "
+                              "WHERE session_id = ? AND status = 'OPEN'", (now, session_id)).rowcount > 0
+
+    def count_sessions(self) -> int:
+        return self._one("SELECT COUNT(*) AS n FROM vaulting_sessions")["n"]
+
+    def insert_card_token(self, row: dict[str, Any]) -> int:
+        columns = ", ".join(row)
+        marks = ", ".join("?" for _ in row)
+        with self.tx() as db:
+            return db.execute(f"INSERT INTO card_tokens ({columns}) VALUES ({marks})",
+                              tuple(row.values())).lastrowid
+
+    def get_card_token(self, token: str) -> sqlite3.Row | None:
+        return self._one("SELECT * FROM card_tokens WHERE token = ?", (token,))
+
+    def redeem_card_token(self, client_id: str, token: str, now: float) -> sqlite3.Row | None:
+        """Mark an unused, unexpired token of this client as used and return it; None otherwise.
+        One transaction, so two concurrent redemptions cannot both succeed."""
+        with self.tx() as db:
+            row = db.execute("SELECT * FROM card_tokens WHERE token = ? AND client_id = ? "
+                             "AND used_at IS NULL AND expires_at > ?", (token, client_id, now)).fetchone()
+            if row is None:
+                return None
+            db.execute("UPDATE card_tokens SET used_at = ? WHERE id = ?", (now, row["id"]))
+            return row
+
+    def count_card_tokens(self) -> int:
+        return self._one("SELECT COUNT(*) AS n FROM card_tokens")["n"]
 
     # -- scenarios (issue 3) ----------------------------------------------------
     def put_scenario_set(self, client_id: str, source: str, version: str, now: float) -> None:

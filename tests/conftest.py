@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -15,9 +16,26 @@ def merchant_keys():
     return {"private": signing.private_key_body(key), "public": signing.public_key_body(key.public_key())}
 
 
+@pytest.fixture(scope="session")
+def keys_template(tmp_path_factory):
+    """A data directory's keys, generated once and copied into each test's data dir."""
+    from mockpay.crypto import Keyring
+    base = tmp_path_factory.mktemp("keys-template")
+    Keyring(base)
+    return base / "keys"
+
+
 @pytest.fixture
-def app(tmp_path):
-    app = create_app({"data_dir": tmp_path / "data", "testing": True, "dispatcher": False})
+def data_dir(tmp_path, keys_template):
+    import shutil
+    target = tmp_path / "data"
+    shutil.copytree(keys_template, target / "keys")
+    return target
+
+
+@pytest.fixture
+def app(data_dir):
+    app = create_app({"data_dir": data_dir, "testing": True, "dispatcher": False})
     yield app
     app.extensions["mockpay"].store.close()
 
@@ -62,3 +80,31 @@ class Caller:
 @pytest.fixture
 def ams(app, merchant):
     return Caller(app, merchant)
+
+
+# -- pytest plugin tests (issue 6, part 4) --
+# `pytester` runs pytest on generated test files that use the `mockpay` fixture.
+pytest_plugins = ["pytester"]
+
+
+# -- browser ----------------------------------------------------------------------
+# One Playwright and one headless Chromium for the whole run: Playwright's sync API
+# cannot run two instances at once in a process, so every browser test shares this.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's headless Chromium through Playwright (never `playwright install`).
+    Skipped where /usr/bin/chromium is missing, except under CI=true, where that fails."""
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{CHROMIUM} is missing: CI must install Debian's chromium package")
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield chromium
+        chromium.close()

@@ -5,7 +5,6 @@ import json
 
 import pytest
 
-from mockpay.codes import AmsError
 from tests.support import response_verifies, sdk_body, signed_headers, vault_body
 
 VAULT = "/ams/api/v1/vaults/vaultPaymentMethod"
@@ -44,8 +43,17 @@ def test_signature_covers_raw_bytes_of_an_indent_3_body(ams):
     assert ams.call(VAULT, None, raw=text)["result"]["resultCode"] == "SUCCESS"
 
 
-@pytest.mark.parametrize("request_time", ["2026-11-22T10:00:00+00:00", "1763805600000"])
-def test_request_time_in_iso_or_epoch_millis(ams, request_time):
+@pytest.mark.parametrize("form", ["iso", "iso-offset", "millis", "seconds"])
+def test_request_time_in_iso_or_epoch_millis(ams, form):
+    import datetime as dt
+    import time
+    now = time.time()
+    request_time = {
+        "iso": dt.datetime.fromtimestamp(int(now), dt.timezone.utc).isoformat(),
+        "iso-offset": dt.datetime.fromtimestamp(int(now), dt.timezone(dt.timedelta(hours=8))).isoformat(),
+        "millis": str(int(now * 1000)),
+        "seconds": str(int(now)),
+    }[form]
     text = sdk_body(vault_body())
     headers = signed_headers(ams.merchant["client_id"], ams.merchant["private_key"], VAULT, text,
                              request_time=request_time)
@@ -150,7 +158,7 @@ class TestGatewayErrors:
             raise RuntimeError("secret internals 4054695723100768")
         monkeypatch.setattr(services.vaulting, "vault_payment_method", boom)
         r = self._send(ams)
-        body = assert_signed_failure(r, VAULT, ams.merchant, "UNKNOWN_EXCEPTION", status="U")
+        assert_signed_failure(r, VAULT, ams.merchant, "UNKNOWN_EXCEPTION", status="U")
         assert "Traceback" not in r.get_data(as_text=True)
         assert "secret" not in r.get_data(as_text=True)
         assert services.store.count_vaults() == 0
@@ -169,3 +177,48 @@ class TestGatewayErrors:
         assert body["result"]["resultCode"] == "PARAM_ILLEGAL"
         assert "exceeds 2000 bytes" in body["result"]["resultMessage"]
         assert svc.store.count_vaults() == 0
+
+
+@pytest.mark.parametrize("request_time,words", [
+    ("yesterday", "ISO 8601"),
+    ("2020-01-01T00:00:00+00:00", "away from now"),
+    ("2099-01-01T00:00:00+00:00", "away from now"),
+    ("1577836800000", "away from now"),
+    ("2026-11-22T10:00:00", "UTC offset"),
+])
+def test_garbage_or_stale_request_time(ams, services, request_time, words):
+    text = sdk_body(vault_body())
+    headers = signed_headers(ams.merchant["client_id"], ams.merchant["private_key"], VAULT, text,
+                             request_time=request_time)
+    response = ams.http.post(VAULT, data=text, headers=headers)
+    body = assert_signed_failure(response, VAULT, ams.merchant, "PARAM_ILLEGAL")
+    assert "request-time" in body["result"]["resultMessage"] and words in body["result"]["resultMessage"]
+    assert services.store.count_vaults() == 0
+
+
+def test_malformed_client_id_is_not_echoed(ams, services):
+    text = sdk_body(vault_body())
+    headers = signed_headers("bad id<script>", ams.merchant["private_key"], VAULT, text)
+    response = ams.http.post(VAULT, data=text, headers=headers)
+    assert response.headers["client-id"] == ""
+    assert_signed_failure(response, VAULT, {**ams.merchant}, "INVALID_CLIENT")
+    assert services.store.count_vaults() == 0
+
+
+def test_wrong_content_type(ams, services):
+    text = sdk_body(vault_body())
+    headers = signed_headers(ams.merchant["client_id"], ams.merchant["private_key"], VAULT, text)
+    headers["Content-Type"] = "application/x-www-form-urlencoded"
+    response = ams.http.post(VAULT, data=text, headers=headers)
+    assert_signed_failure(response, VAULT, ams.merchant, "MEDIA_TYPE_NOT_ACCEPTABLE")
+    assert services.store.count_vaults() == 0
+
+
+def test_duplicated_keys_are_refused(ams, services):
+    text = sdk_body(vault_body())
+    dup = text.replace('"vaultingRequestId": "vault-1"', '"vaultingRequestId": "a", "vaultingRequestId": "b"')
+    assert dup != text
+    body = assert_signed_failure(ams.post(VAULT, None, raw=dup, verify=False), VAULT, ams.merchant,
+                                 "PARAM_ILLEGAL")
+    assert "vaultingRequestId" in body["result"]["resultMessage"]
+    assert services.store.count_vaults() == 0

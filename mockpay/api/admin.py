@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
+from .. import openapi
 from ..clients import ClientError
+from ..schemas import admin as admin_schemas
 from .gateway import services
 
 bp = Blueprint("admin", __name__, url_prefix="/_mockpay")
@@ -29,14 +31,18 @@ def json_body() -> dict:
 
 
 @bp.get("/health")
+@openapi.doc(response=admin_schemas.HealthSchema)
 def health():
+    """Health: the server answers and its database too (the Docker healthcheck)."""
     svc = services()
     svc.store.clock_state()  # the database answers
     return jsonify({"status": "ok"})
 
 
 @bp.post("/clients")
+@openapi.doc(request=admin_schemas.NewClientSchema, response=admin_schemas.ClientSchema, status=201)
 def add_client():
+    """Register a merchant client (or replace its key); without publicKey, mockpay generates the key pair."""
     data = json_body()
     public_key = data.get("publicKey")
     try:
@@ -47,13 +53,17 @@ def add_client():
 
 
 @bp.get("/clients")
+@openapi.doc(response=admin_schemas.ClientListSchema)
 def list_clients():
+    """The registered clients."""
     clients = services().clients
     return jsonify({"clients": [clients.describe(row) for row in clients.list()]})
 
 
 @bp.get("/clients/<client_id>")
+@openapi.doc(response=admin_schemas.ClientSchema)
 def get_client(client_id):
+    """One client, with its merchant private key when mockpay generated it."""
     clients = services().clients
     row = clients.get(client_id)
     if row is None:

@@ -11,12 +11,14 @@ import json
 import logging
 import socket
 import time
+from datetime import datetime
 
 from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from .. import signing
-from ..codes import AmsError, result
+from ..clients import CLIENT_ID
+from ..codes import AmsError
 from ..schemas import load
 
 log = logging.getLogger("mockpay.api")
@@ -49,11 +51,17 @@ def dumps(body: dict) -> bytes:
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
+def echoed_client_id() -> str:
+    """The request's client-id, echoed only when it is a well-formed id (never header garbage)."""
+    value = request.headers.get("client-id", "")
+    return value if CLIENT_ID.fullmatch(value) else ""
+
+
 def signed_response(body: dict, status: int = 200) -> Response:
     """Sign `body` as the answer to the current request."""
     svc = services()
     raw = dumps(body)
-    client_id = request.headers.get("client-id", "")
+    client_id = echoed_client_id()
     response_time = svc.clock.now_iso()
     value = signing.sign(svc.keyring.private_key, request.method, request.path, client_id, response_time, raw)
     response = Response(raw, status=status, content_type="application/json; charset=UTF-8")
@@ -84,6 +92,7 @@ def authenticate() -> str:
                                             "(expected algorithm=RSA256,keyVersion=N,signature=<value>)")
     if not request_time:
         raise AmsError("INVALID_SIGNATURE", "the request-time header is required to verify the signature")
+    check_request_time(request_time, svc.config.request_time_tolerance)
     body = request.get_data(cache=True)
     if not signing.verify(key, request.method, request.path, client_id, request_time, body, parts["signature"]):
         raise AmsError("INVALID_SIGNATURE", "the signature does not match "
@@ -91,10 +100,28 @@ def authenticate() -> str:
     return client_id
 
 
+def check_request_time(value: str, tolerance: float) -> None:
+    """ISO 8601 with offset (Python SDK) or epoch milliseconds (Java, Go SDKs), within
+    `tolerance` seconds of the wall clock (not the mock clock, which tests move)."""
+    if value.isdigit() and len(value) in (10, 13):
+        epoch = int(value) / (1000 if len(value) == 13 else 1)
+    else:
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise AmsError("PARAM_ILLEGAL", "request-time header must be ISO 8601 with an offset "
+                                            "or epoch milliseconds") from None
+        if parsed.tzinfo is None:
+            raise AmsError("PARAM_ILLEGAL", "request-time header must carry a UTC offset")
+        epoch = parsed.timestamp()
+    if tolerance and abs(time.time() - epoch) > tolerance:
+        raise AmsError("PARAM_ILLEGAL", f"request-time header is more than {int(tolerance)} s away from now")
+
+
 def parse_json() -> object:
     content_type = request.headers.get("content-type", "")
     if content_type and "json" not in content_type.lower() and "text/plain" not in content_type.lower():
-        raise AmsError("MEDIA_TYPE_NOT_ACCEPTABLE", f"content-type must be application/json")
+        raise AmsError("MEDIA_TYPE_NOT_ACCEPTABLE", "content-type must be application/json")
     raw = request.get_data(cache=True)
     if not raw.strip():
         raise AmsError("PARAM_ILLEGAL", "the request body is empty")
@@ -113,8 +140,12 @@ def parse_json() -> object:
         raise AmsError("PARAM_ILLEGAL", "the request body is not valid UTF-8 JSON") from None
 
 
-def ams_endpoint(schema, api: str):
-    """Wrap a view `(client_id, body) -> dict | Reply` with the whole AMS protocol."""
+def ams_endpoint(schema, api: str, response=None):
+    """Wrap a view `(client_id, body) -> dict | Reply` with the whole AMS protocol.
+
+    `schema` validates the request; `response` (a marshmallow schema, used for
+    the OpenAPI document only) describes the answer. mockpay.openapi documents
+    every view wrapped here, under all three prefixes, with nothing else to do."""
 
     def decorate(view):
         @functools.wraps(view)
@@ -130,6 +161,7 @@ def ams_endpoint(schema, api: str):
             reply = view(client_id, body, **kwargs)
             return finish(reply)
 
+        wrapper.ams_api, wrapper.ams_request_schema, wrapper.ams_response_schema = api, schema, response
         return wrapper
 
     return decorate

@@ -34,6 +34,7 @@ class AddressSchema(AmsSchema):
 
 
 class CardSchema(AmsSchema):
+    """The card to vault. cardNo, expiryYear and expiryMonth are required unless cardToken (from cacheCard) is given; the CVV has 4 digits for AMEX, 3 otherwise."""
     cardNo = AmsString(32, pattern=r"\d{12,19}", pattern_help="12 to 19 digits, Luhn-valid", **DIGITS)
     cardToken = AmsString(2048, ascii_only=True)
     cvv = AmsString(4, pattern=r"\d{3,4}", pattern_help="3 digits (4 for AMEX)", **DIGITS)

@@ -64,30 +64,11 @@ def production_sdk_client(tls_server):
     return DefaultAlipayClient(tls_server.gateway_url, c["clientId"], c["merchantPrivateKey"], c["alipayPublicKey"])
 
 
-# -- real headless Chromium (scenarios, issue 3) -------------------------------------------
-# Debian's chromium driven by Playwright for Python. Never `playwright install`: the
-# browser is the system one. Missing chromium skips the browser tests with the reason,
-# except under CI (CI=true), where it is a failure.
+# -- browser pages and screenshots (scenarios, issue 3) ----------------------------------
+# The `browser` fixture (Debian's chromium through Playwright, one per run) is in
+# tests/conftest.py; these build on it.
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-
-
-@pytest.fixture(scope="session")
-def browser():
-    """One headless Chromium for the session."""
-    if not os.path.exists(CHROMIUM):
-        reason = f"{CHROMIUM} is missing (apt-get install chromium)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true but {reason}")
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

@@ -1,0 +1,116 @@
+"""Benchmark: vaultPaymentMethod on mockpay vs the ceiling of the stack.
+
+    python bench/vault_bench.py [--requests 3000] [--connections 8] [--workers 2]
+
+1. starts `mockpay serve` (gunicorn) on a free port with a fresh data dir;
+2. pre-signs N distinct vaultPaymentMethod requests with the official SDK's
+   signing function (bodies exactly as the SDK writes them, indent=3);
+3. replays them from a separate process over keep-alive connections;
+4. does the same against a bare Flask app under the same gunicorn settings
+   whose only work is signing a response of the same size with RSA-2048;
+5. prints requests/s, p50/p99 latency and errors for both, and the ratio.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.support import ServerProcess, free_port, sdk_body, signed_headers, vault_body  # noqa: E402
+
+VAULT = "/ams/api/v1/vaults/vaultPaymentMethod"
+
+
+def build_requests(client: dict, n: int, warm: int) -> list[dict]:
+    from mockpay.cards import luhn_complete
+    out = []
+    for i in range(n + warm):
+        card = luhn_complete(f"4{(i * 7919) % 10**14:014d}")
+        text = sdk_body(vault_body(f"bench-{i}-{time.time_ns()}", card))
+        headers = signed_headers(client["clientId"], client["merchantPrivateKey"], VAULT, text)
+        out.append({"path": VAULT, "headers": headers, "body": text})
+    return out
+
+
+def replay(host: str, port: int, reqs: list[dict], connections: int, expect: str | None) -> dict:
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
+        json.dump({"host": host, "port": port, "connections": connections, "requests": reqs,
+                   "expect": expect}, fh)
+    try:
+        out = subprocess.run([sys.executable, str(ROOT / "bench" / "loadgen.py"), fh.name],
+                             capture_output=True, text=True, check=True)
+    finally:
+        os.unlink(fh.name)
+    return json.loads(out.stdout)
+
+
+def run_ceiling(workers: int, threads: int, body_bytes: int, reqs: list[dict], warm: int,
+                connections: int) -> dict:
+    port = free_port()
+    env = {**os.environ, "CEILING_BODY_BYTES": str(body_bytes), "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "--chdir", str(ROOT / "bench"),
+                             "-b", f"127.0.0.1:{port}", "-w", str(workers), "-k", "gthread",
+                             "--threads", str(threads), "--keep-alive", "30", "ceiling_app:app"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            try:
+                requests.post(f"http://127.0.0.1:{port}/warm", data=b"{}", timeout=1)
+                break
+            except requests.RequestException:
+                time.sleep(0.1)
+        replay("127.0.0.1", port, reqs[:warm], connections, None)
+        return replay("127.0.0.1", port, reqs[warm:], connections, None)
+    finally:
+        os.killpg(proc.pid, 15)
+        proc.wait(10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--warmup", type=int, default=200)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        server = ServerProcess(Path(tmp) / "data", workers=args.workers,
+                               extra_args=("--threads", str(args.threads)))
+        server.start()
+        try:
+            client = json.loads(server.cli("clients", "add", "SANDBOX_BENCH", "--generate", "--json").stdout)
+            reqs = build_requests(client, args.requests, args.warmup)
+            replay(server.host, server.port, reqs[:args.warmup], args.connections, '"SUCCESS"')
+            mock = replay(server.host, server.port, reqs[args.warmup:], args.connections, '"SUCCESS"')
+            sample = requests.post(server.base_url + VAULT, data=reqs[0]["body"].encode(),
+                                   headers=reqs[0]["headers"], timeout=10)
+            body_bytes = len(sample.content)
+        finally:
+            server.stop()
+    ceiling = run_ceiling(args.workers, args.threads, body_bytes, reqs, args.warmup, args.connections)
+    ratio = mock["rps"] / ceiling["rps"]
+    report = {"machine": f"{os.cpu_count()} cores, {sys.platform}, Python {sys.version.split()[0]}",
+              "settings": vars(args), "response_bytes": body_bytes, "mockpay": mock, "ceiling": ceiling,
+              "ratio": round(ratio, 3)}
+    print(json.dumps(report, indent=2))
+    print(f"\nmockpay {mock['rps']:.0f} req/s (p50 {mock['p50_ms']:.1f} ms, p99 {mock['p99_ms']:.1f} ms, "
+          f"{mock['errors']} errors); ceiling {ceiling['rps']:.0f} req/s (p50 {ceiling['p50_ms']:.1f} ms, "
+          f"p99 {ceiling['p99_ms']:.1f} ms); ratio {ratio:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,15 @@
+"""The paymentMethods API family: cacheCard."""
+from __future__ import annotations
+
+from flask import Blueprint
+
+from ..schemas import payment_methods as schemas
+from .gateway import ams_endpoint, route, services
+
+bp = Blueprint("payment_methods", __name__)
+
+
+@route(bp, "/paymentMethods/cacheCard")
+@ams_endpoint(schemas.cache_card, "cacheCard")
+def cache_card(client_id, body):
+    return services().card_tokens.cache_card(client_id, body)

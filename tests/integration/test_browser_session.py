@@ -1,0 +1,200 @@
+"""The hosted card-binding page in real headless Chromium (Debian's, through
+Playwright), against real `mockpay serve` processes."""
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+import requests
+
+from mockpay.clock import Clock
+from mockpay.store import Store
+from tests.integration.sdk import execute, inquire_request
+from tests.integration.sdk_sessions import session_request
+from tests.support import MC_OK, VISA_OK, ServerProcess, sdk_body, signed_headers
+
+pytestmark = pytest.mark.browser
+
+BAD_LUHN = "4054695723100769"
+RETURN_PAGE = "<!doctype html><html><body><h1 id='shop'>Back at the shop</h1></body></html>"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+def new_id() -> str:
+    return "web-" + uuid.uuid4().hex
+
+
+def screenshot(page, name: str) -> None:
+    """Keep a picture of what the buyer saw (test-artifacts/ is git-ignored)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def fill(page, card_no: str, expiry: str = "08/30", cvv: str = "123", name: str = "Ada Lovelace") -> None:
+    page.fill("#cardNumber", card_no)
+    page.fill("#expiry", expiry)
+    page.fill("#cvv", cvv)
+    page.fill("#cardholderName", name)
+
+
+@pytest.fixture
+def context(browser):
+    # the TLS server's certificate comes from mockpay's own CA, which Chromium does not trust
+    ctx = browser.new_context(ignore_https_errors=True)
+    yield ctx
+    ctx.close()
+
+
+@pytest.fixture
+def shop(httpserver):
+    """The merchant's return page, served by a real local HTTP server."""
+    httpserver.expect_request("/return").respond_with_data(RETURN_PAGE, content_type="text/html")
+    return httpserver
+
+
+def test_bad_card_then_good_card_lands_on_redirect_url(context, sdk_client, shop):
+    request_id = new_id()
+    created = execute(sdk_client, session_request(request_id, redirect_url=shop.url_for("/return"),
+                                                  notification_url=shop.url_for("/notify")))
+    assert created["result"]["resultCode"] == "SUCCESS"
+    page = context.new_page()
+    first = page.goto(created["normalUrl"])
+    assert first.status == 200
+    assert page.inner_text("h1") == "Save your card"
+
+    fill(page, BAD_LUHN)
+    with page.expect_navigation():
+        page.click("#submit")
+    error = page.inner_text("#error-cardNumber")
+    assert "Luhn" in error
+    assert page.get_attribute("#cardNumber", "aria-invalid") == "true"
+    assert page.input_value("#cardNumber") == BAD_LUHN
+    assert page.input_value("#expiry") == "08/30"
+    assert page.input_value("#cardholderName") == "Ada Lovelace"
+    assert page.input_value("#cvv") == ""
+    screenshot(page, "session-inline-error")
+    assert execute(sdk_client, inquire_request(request_id))["result"]["resultCode"] == "VAULTING_NOT_EXIST"
+
+    page.fill("#cardNumber", VISA_OK)
+    page.fill("#cvv", "123")
+    with page.expect_navigation(url=shop.url_for("/return")):
+        page.click("#submit")
+    assert page.inner_text("#shop") == "Back at the shop"
+
+    answer = execute(sdk_client, inquire_request(request_id))
+    assert answer["result"]["resultCode"] == "SUCCESS"
+    assert answer["vaultingStatus"] == "SUCCESS"
+    card = answer["paymentMethodDetail"]["card"]
+    assert card["maskedCardNo"] == "************0768"
+    assert card["cardholderName"]["lastName"] == "Lovelace"
+
+    # the same link again: already used, and nothing more is vaulted
+    again = page.goto(created["normalUrl"])
+    assert again.status == 409
+    assert page.get_attribute("#closed", "data-reason") == "used"
+    assert execute(sdk_client, inquire_request(request_id))["paymentMethodDetail"]["card"]["cardToken"] \
+        == card["cardToken"]
+
+
+def test_session_data_opens_the_page(context, sdk_client, tls_server):
+    created = execute(sdk_client, session_request(new_id()))
+    page = context.new_page()
+    page.goto(f"{tls_server.gateway_url}/vaulting/session?sessionData="
+              + quote(created["vaultingSessionData"], safe=""))
+    assert page.url == created["normalUrl"]
+    assert page.is_visible("#card-form")
+    screenshot(page, "session-form")
+
+
+# -- a server of its own, whose mock clock these tests move ---------------------------
+
+@pytest.fixture(scope="module")
+def clock_server(tmp_path_factory):
+    server = ServerProcess(tmp_path_factory.mktemp("session-clock") / "data", workers=2).start()
+    server.client = json.loads(server.cli("clients", "add", "SANDBOX_CLOCK", "--generate", "--json").stdout)
+    yield server
+    server.stop()
+
+
+def advance_clock(server: ServerProcess, seconds: float) -> None:
+    """Move the server's mock clock through its database (what the clock admin endpoint will do)."""
+    store = Store(server.data_dir / "mockpay.sqlite3")
+    try:
+        Clock(store).advance(seconds)
+    finally:
+        store.close()
+
+
+def call(server: ServerProcess, path: str, body: dict) -> dict:
+    text = sdk_body(body)
+    c = server.client
+    headers = signed_headers(c["clientId"], c["merchantPrivateKey"], path, text)
+    response = requests.post(server.base_url + path, data=text.encode(), headers=headers, timeout=10)
+    assert response.status_code == 200
+    return response.json()
+
+
+def create_session(server: ServerProcess, request_id: str) -> dict:
+    answer = call(server, "/ams/sandbox/api/v1/vaults/createVaultingSession",
+                  {"paymentMethodType": "CARD", "vaultingRequestId": request_id,
+                   "redirectUrl": "https://merchant.example/return"})
+    assert answer["result"]["resultCode"] == "SUCCESS"
+    return answer
+
+
+def test_expired_session_shows_a_clear_page_and_vaults_nothing(context, clock_server):
+    fresh = create_session(clock_server, new_id())
+    open_form_id = new_id()
+    open_form = create_session(clock_server, open_form_id)
+    page = context.new_page()
+    page.goto(open_form["normalUrl"])
+    fill(page, VISA_OK)  # the buyer types, then leaves the page open past the session's end
+
+    advance_clock(clock_server, 30 * 60 + 1)
+
+    other = context.new_page()
+    response = other.goto(fresh["normalUrl"])
+    assert response.status == 410
+    assert other.get_attribute("#closed", "data-reason") == "expired"
+    assert "expired" in other.inner_text("h1")
+    screenshot(other, "session-expired")
+
+    with page.expect_navigation():
+        page.click("#submit")
+    assert page.get_attribute("#closed", "data-reason") == "expired"
+    answer = call(clock_server, "/ams/sandbox/api/v1/vaults/inquireVaulting", {"vaultingRequestId": open_form_id})
+    assert answer["result"]["resultCode"] == "VAULTING_NOT_EXIST"
+
+
+def test_unknown_session_page(context, clock_server):
+    page = context.new_page()
+    response = page.goto(clock_server.base_url + "/vaulting/session/VSdoesnotexist")
+    assert response.status == 404
+    assert page.get_attribute("#closed", "data-reason") == "unknown"
+
+
+def test_cache_card_token_expires_on_the_mock_clock(clock_server):
+    """No browser here, but the same clock-moving server: a real gunicorn with two workers."""
+    cache = "/ams/sandbox/api/v1/paymentMethods/cacheCard"
+    card = {"cardNo": MC_OK, "expiryYear": "2030", "expiryMonth": "07"}
+    tokens = [call(clock_server, cache, {"paymentMethodDetail": {"paymentMethodDetailType": "card",
+                                                                 "card": card}})
+              ["paymentMethodDetail"]["card"]["cardToken"] for _ in range(2)]
+    vault = "/ams/sandbox/api/v1/vaults/vaultPaymentMethod"
+
+    def vault_with(token: str) -> dict:
+        return call(clock_server, vault, {
+            "vaultingRequestId": new_id(), "vaultingNotificationUrl": "https://merchant.example/notify",
+            "redirectUrl": "https://merchant.example/return", "env": {"terminalType": "WEB"},
+            "paymentMethodDetail": {"paymentMethodType": "CARD", "card": {"cardToken": token}}})
+
+    advance_clock(clock_server, 29 * 60)
+    assert vault_with(tokens[0])["result"]["resultCode"] == "SUCCESS"
+    advance_clock(clock_server, 61)
+    assert vault_with(tokens[1])["result"]["resultCode"] == "INVALID_PAYMENTMETHOD_TOKEN"
+    log = clock_server.log()
+    assert MC_OK not in log
+

@@ -1,0 +1,281 @@
+"""cacheCard, and its token used once in vaultPaymentMethod (Flask test client;
+the official-SDK and real-server proofs are in tests/integration/)."""
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import logging
+
+import pytest
+
+from mockpay.clock import iso
+from mockpay.scenarios import Outcome
+from tests.support import MC_OK, VISA_OK, vault_body
+
+PREFIXES = ["/ams/api/v1", "/ams/sandbox/api/v1", "/v1"]
+CACHE = "/ams/api/v1/paymentMethods/cacheCard"
+VAULT = "/ams/api/v1/vaults/vaultPaymentMethod"
+INQUIRE = "/ams/api/v1/vaults/inquireVaulting"
+
+
+def cache_body(card_no: str = VISA_OK, **card_overrides) -> dict:
+    card = {
+        "cardNo": card_no,
+        "brand": "VISA",
+        "securityCode": "444",
+        "expiryYear": "2030",
+        "expiryMonth": "07",
+        "instUserName": {"firstName": "Ada", "lastName": "Lovelace"},
+        "billingAddress": {"region": "CN", "state": "Zhejiang", "city": "Hangzhou", "zipCode": "3100000",
+                           "address1": "1 West Lake Road", "address2": "Floor 2"},
+    }
+    card.update(card_overrides)
+    return {"paymentMethodDetail": {"paymentMethodDetailType": "card",
+                                    "card": {k: v for k, v in card.items() if v is not None}}}
+
+
+def token_vault_body(request_id: str, token: str, **card) -> dict:
+    body = vault_body(request_id)
+    body["paymentMethodDetail"]["card"] = {"cardToken": token, "cvv": "123", **card}
+    return body
+
+
+@pytest.mark.parametrize("prefix", PREFIXES)
+def test_cache_card_under_every_prefix(ams, services, prefix):
+    answer = ams.call(f"{prefix}/paymentMethods/cacheCard", cache_body())
+    assert answer["result"] == {"resultStatus": "S", "resultCode": "SUCCESS", "resultMessage": "success"}
+    assert services.store.count_card_tokens() == 1
+
+
+def test_documented_answer_fields(ams, services, caplog):
+    caplog.set_level(logging.DEBUG)
+    raw = ams.post(CACHE, cache_body()).get_data(as_text=True)
+    answer = json.loads(raw)
+    detail = answer["paymentMethodDetail"]
+    assert detail["paymentMethodDetailType"] == "card"
+    card = detail["card"]
+    assert card["cardToken"].startswith("PYMT") and len(card["cardToken"]) == 36
+    assert card["mask"] == "405469******0768"
+    assert card["last4"] == "0768"
+    assert card["brand"] == "VISA"
+    assert card["expiryYear"] == "2030" and card["expiryMonth"] == "07"
+    assert card["instUserName"] == {"firstName": "Ada", "lastName": "Lovelace"}
+    assert card["billingAddress"]["region"] == "CN" and card["billingAddress"]["zipCode"] == "3100000"
+    assert set(card) == {"cardToken", "mask", "last4", "brand", "expiryYear", "expiryMonth", "instUserName",
+                         "billingAddress"}
+    row = services.store.get_card_token(card["cardToken"])
+    assert row["expires_at"] - row["created_at"] == 30 * 60
+    assert answer["expiryTime"] == iso(row["expires_at"])
+    assert dt.datetime.fromisoformat(answer["expiryTime"]).utcoffset() is not None
+    # never echoed, never logged; the security code is not answered either
+    assert VISA_OK not in raw and "444" not in raw and "securityCode" not in raw
+    assert VISA_OK not in caplog.text
+
+
+def test_brand_is_detected_when_not_given(ams):
+    answer = ams.call(CACHE, cache_body(MC_OK, brand=None, securityCode=None, instUserName=None,
+                                        billingAddress=None))
+    card = answer["paymentMethodDetail"]["card"]
+    assert card["brand"] == "MASTERCARD"
+    assert "instUserName" not in card and "billingAddress" not in card
+
+
+def test_card_data_is_sealed_and_security_code_never_stored(ams, services):
+    token = ams.call(CACHE, cache_body(securityCode="987"))["paymentMethodDetail"]["card"]["cardToken"]
+    raw = b"".join(p.read_bytes() for p in services.config.db_path.parent.glob("mockpay.sqlite3*"))
+    assert VISA_OK.encode() not in raw
+    row = services.store.get_card_token(token)
+    sealed = json.loads(services.keyring.decrypt(row["card_enc"], context="cache-card"))
+    assert sealed["cardNo"] == VISA_OK
+    assert "securityCode" not in sealed and "987" not in json.dumps(sealed)
+    assert row["card_masked"] == "405469******0768"
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"cardNo": None}, "paymentMethodDetail.card.cardNo"),
+    ({"cardNo": "4054695723100769"}, "paymentMethodDetail.card.cardNo"),
+    ({"cardNo": "4" * 33}, "paymentMethodDetail.card.cardNo"),
+    ({"cardNo": 4054695723100768}, "paymentMethodDetail.card.cardNo"),
+    ({"expiryYear": "30"}, "paymentMethodDetail.card.expiryYear"),
+    ({"expiryYear": "20300"}, "paymentMethodDetail.card.expiryYear"),
+    ({"expiryYear": None}, "paymentMethodDetail.card.expiryYear"),
+    ({"expiryMonth": "13"}, "paymentMethodDetail.card.expiryMonth"),
+    ({"expiryMonth": None}, "paymentMethodDetail.card.expiryMonth"),
+    ({"securityCode": "12"}, "paymentMethodDetail.card.securityCode"),
+    ({"securityCode": "12345"}, "paymentMethodDetail.card.securityCode"),
+    ({"brand": "NOPE"}, "paymentMethodDetail.card.brand"),
+    ({"instUserName": {"firstName": "x" * 33}}, "paymentMethodDetail.card.instUserName.firstName"),
+    ({"instUserName": {"lastName": "x" * 33}}, "paymentMethodDetail.card.instUserName.lastName"),
+    ({"billingAddress": {"region": "China"}}, "paymentMethodDetail.card.billingAddress.region"),
+    ({"billingAddress": {"region": "CN", "state": "Zhejiang1"}}, "paymentMethodDetail.card.billingAddress.state"),
+    ({"billingAddress": {"region": "CN", "city": "c" * 33}}, "paymentMethodDetail.card.billingAddress.city"),
+    ({"billingAddress": {"region": "CN", "zipCode": "z" * 33}}, "paymentMethodDetail.card.billingAddress.zipCode"),
+    ({"billingAddress": {"region": "CN", "address1": "a" * 257}},
+     "paymentMethodDetail.card.billingAddress.address1"),
+])
+def test_bad_card_fields_are_param_illegal(ams, services, change, field):
+    answer = ams.call(CACHE, cache_body(**change))
+    assert answer["result"]["resultCode"] == "PARAM_ILLEGAL"
+    assert answer["result"]["resultStatus"] == "F"
+    assert field in answer["result"]["resultMessage"]
+    assert VISA_OK not in json.dumps(answer)
+    assert services.store.count_card_tokens() == 0
+
+
+@pytest.mark.parametrize("body, field", [
+    ({}, "paymentMethodDetail"),
+    ({"paymentMethodDetail": {"card": cache_body()["paymentMethodDetail"]["card"]}},
+     "paymentMethodDetail.paymentMethodDetailType"),
+    ({"paymentMethodDetail": {"paymentMethodDetailType": "bank",
+                              "card": cache_body()["paymentMethodDetail"]["card"]}},
+     "paymentMethodDetail.paymentMethodDetailType"),
+    ({"paymentMethodDetail": {"paymentMethodDetailType": "card"}}, "paymentMethodDetail.card"),
+])
+def test_bad_structure_is_param_illegal(ams, services, body, field):
+    answer = ams.call(CACHE, body)
+    assert answer["result"]["resultCode"] == "PARAM_ILLEGAL"
+    assert field in answer["result"]["resultMessage"]
+    assert services.store.count_card_tokens() == 0
+
+
+def test_longest_documented_values_are_accepted(ams):
+    answer = ams.call(CACHE, cache_body(
+        instUserName={"firstName": "f" * 32, "lastName": "l" * 32},
+        billingAddress={"region": "CN", "state": "s" * 8, "city": "c" * 32, "zipCode": "z" * 32,
+                        "address1": "a" * 256, "address2": "b" * 256}))
+    assert answer["result"]["resultCode"] == "SUCCESS"
+    assert answer["paymentMethodDetail"]["card"]["billingAddress"]["address1"] == "a" * 256
+
+
+# -- the token in vaultPaymentMethod ------------------------------------------------
+
+def test_token_vaults_the_cached_card_once(ams, services):
+    token = ams.call(CACHE, cache_body())["paymentMethodDetail"]["card"]["cardToken"]
+    answer = ams.call(VAULT, token_vault_body("tok-1", token))
+    assert answer["result"]["resultCode"] == "SUCCESS", answer
+    card = answer["paymentMethodDetail"]["card"]
+    assert card["maskedCardNo"] == "************0768"
+    assert card["brand"] == "VISA"
+    assert card["fingerprint"] == services.keyring.fingerprint(VISA_OK)
+    assert card["expiryYear"] == "30" and card["expiryMonth"] == "07"
+    assert card["cardholderName"] == {"firstName": "Ada", "lastName": "Lovelace"}
+    assert card["cardToken"] != token
+    vault = services.store.get_vault("SANDBOX_TEST", "tok-1")
+    assert services.keyring.decrypt(vault["card_enc"], context="card") == VISA_OK
+    assert services.store.get_card_token(token)["used_at"] is not None
+
+    reused = ams.call(VAULT, token_vault_body("tok-2", token))
+    assert reused["result"]["resultCode"] == "INVALID_PAYMENTMETHOD_TOKEN"
+    assert reused["result"]["resultStatus"] == "F"
+    assert services.store.get_vault("SANDBOX_TEST", "tok-2") is None
+    assert services.store.count_vaults() == 1
+
+
+def test_identical_retry_of_the_vault_replays_rather_than_reusing_the_token(ams):
+    token = ams.call(CACHE, cache_body())["paymentMethodDetail"]["card"]["cardToken"]
+    first = ams.call(VAULT, token_vault_body("tok-r", token))
+    again = ams.call(VAULT, token_vault_body("tok-r", token))
+    assert first["result"]["resultCode"] == "SUCCESS"
+    assert again == first
+
+
+def test_request_fields_win_over_cached_ones_except_the_number(ams):
+    token = ams.call(CACHE, cache_body())["paymentMethodDetail"]["card"]["cardToken"]
+    answer = ams.call(VAULT, token_vault_body("tok-o", token, expiryYear="31", expiryMonth="01",
+                                              cardholderName={"fullName": "A. L."}))
+    card = answer["paymentMethodDetail"]["card"]
+    assert card["expiryYear"] == "31" and card["expiryMonth"] == "01"
+    assert card["cardholderName"] == {"fullName": "A. L."}
+    assert card["maskedCardNo"].endswith("0768")
+
+
+def test_token_expires_on_the_mock_clock(ams, services):
+    early = ams.call(CACHE, cache_body())["paymentMethodDetail"]["card"]["cardToken"]
+    late = ams.call(CACHE, cache_body(MC_OK, brand="MASTERCARD"))["paymentMethodDetail"]["card"]["cardToken"]
+    services.clock.advance(30 * 60 - 30)
+    assert ams.call(VAULT, token_vault_body("exp-1", early))["result"]["resultCode"] == "SUCCESS"
+    services.clock.advance(31)
+    answer = ams.call(VAULT, token_vault_body("exp-2", late))
+    assert answer["result"]["resultCode"] == "INVALID_PAYMENTMETHOD_TOKEN"
+    assert services.store.get_vault("SANDBOX_TEST", "exp-2") is None
+
+
+def test_token_lifetime_is_configurable(tmp_path, merchant_keys):
+    from mockpay import create_app
+    from tests.conftest import Caller
+    app = create_app({"data_dir": tmp_path / "d", "dispatcher": False, "card_token_ttl": 60})
+    svc = app.extensions["mockpay"]
+    svc.clients.add("C", public_key=merchant_keys["public"])
+    caller = Caller(app, {"client_id": "C", "private_key": merchant_keys["private"],
+                          "alipay_public_key": svc.keyring.public_key_body})
+    answer = caller.call(CACHE, cache_body())
+    row = svc.store.get_card_token(answer["paymentMethodDetail"]["card"]["cardToken"])
+    assert row["expires_at"] - row["created_at"] == 60
+    svc.clock.advance(61)
+    reply = caller.call(VAULT, token_vault_body("t", answer["paymentMethodDetail"]["card"]["cardToken"]))
+    assert reply["result"]["resultCode"] == "INVALID_PAYMENTMETHOD_TOKEN"
+
+
+def test_unknown_token(ams, services):
+    answer = ams.call(VAULT, token_vault_body("unk", "PYMT" + "0" * 32))
+    assert answer["result"]["resultCode"] == "INVALID_PAYMENTMETHOD_TOKEN"
+    assert "cardToken" in answer["result"]["resultMessage"]
+    assert services.store.count_vaults() == 0
+
+
+def test_another_clients_token_is_invalid(ams, services, merchant_keys):
+    from tests.conftest import Caller
+    token = ams.call(CACHE, cache_body())["paymentMethodDetail"]["card"]["cardToken"]
+    services.clients.add("OTHER", public_key=merchant_keys["public"])
+    other = Caller(ams.http.application, dict(ams.merchant, client_id="OTHER"))
+    answer = other.call(VAULT, token_vault_body("x", token))
+    assert answer["result"]["resultCode"] == "INVALID_PAYMENTMETHOD_TOKEN"
+    # and it was not consumed by the failed attempt
+    assert ams.call(VAULT, token_vault_body("y", token))["result"]["resultCode"] == "SUCCESS"
+
+
+def test_scenario_sees_cache_card_and_the_number(ams, services, monkeypatch):
+    seen = []
+
+    def choose(client_id, api, request, card_no=None):
+        seen.append((client_id, api, card_no, request["paymentMethodDetail"]["card"]["expiryYear"]))
+        return Outcome()
+    monkeypatch.setattr(services.scenarios, "choose", choose)
+    assert ams.call(CACHE, cache_body())["result"]["resultCode"] == "SUCCESS"
+    assert seen == [("SANDBOX_TEST", "cacheCard", VISA_OK, "2030")]
+
+
+@pytest.mark.parametrize("code, status", [
+    ("PROCESS_FAIL", "F"), ("UNKNOWN_EXCEPTION", "U"), ("REPEAT_REQ_INCONSISTENT", "F"),
+    ("USER_NOT_EXIST", "F"), ("USER_STATUS_ABNORMAL", "F"), ("INVALID_PAYMENTMETHOD_TOKEN", "F"),
+    ("REQUEST_TRAFFIC_EXCEED_LIMIT", "U"), ("ACCESS_DENIED", "F"), ("PARAM_ILLEGAL", "F"),
+])
+def test_documented_codes_are_reachable_through_scenarios(ams, services, monkeypatch, code, status):
+    monkeypatch.setattr(services.scenarios, "choose", lambda *a, **k: Outcome(result_code=code))
+    answer = ams.call(CACHE, cache_body())
+    assert answer["result"]["resultCode"] == code
+    assert answer["result"]["resultStatus"] == status
+    assert "paymentMethodDetail" not in answer and "expiryTime" not in answer
+    assert services.store.count_card_tokens() == 0
+
+
+def test_scenario_fault_is_applied_by_the_gateway(ams, services, monkeypatch):
+    monkeypatch.setattr(services.scenarios, "choose",
+                        lambda *a, **k: Outcome(fault="http_503", extra={"processed": False}))
+    response = ams.post(CACHE, cache_body(), verify=False)
+    assert response.status_code == 503
+    assert services.store.count_card_tokens() == 0
+
+
+def test_cache_card_is_post_only_and_signed(ams, services):
+    response = ams.post(CACHE, cache_body(), method="GET")
+    assert json.loads(response.data)["result"]["resultCode"] == "METHOD_NOT_SUPPORTED"
+    text = json.dumps(cache_body(), indent=3)
+    tampered = copy.deepcopy(cache_body())
+    tampered["paymentMethodDetail"]["card"]["expiryMonth"] = "08"
+    from tests.support import signed_headers
+    headers = signed_headers("SANDBOX_TEST", ams.merchant["private_key"], CACHE, text)
+    response = ams.http.post(CACHE, data=json.dumps(tampered, indent=3), headers=headers)
+    assert json.loads(response.data)["result"]["resultCode"] == "INVALID_SIGNATURE"
+    assert services.store.count_card_tokens() == 0

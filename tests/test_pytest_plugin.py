@@ -1,0 +1,193 @@
+"""The `mockpay` pytest plugin, used as a merchant would: through pytest's
+`pytester`, on a test file that drives the official SDK against the fixture."""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+# A merchant's test file. The SDK is unmodified; it speaks HTTPS to port 443 of
+# the fixture's gateway host (or, in redirect mode, to the port it is sent to).
+MERCHANT_TESTS = r'''
+import datetime as dt
+import json
+
+import pytest
+from com.alipay.ams.api.exception.exception import AlipayApiException
+
+from mockpay import testing
+
+
+def test_sdk_vaults_then_inquires(mockpay):
+    print("TRANSPORT", mockpay.sdk_transport, mockpay.gateway_url)
+    body = mockpay.builder.vault_payment_method(brand="MASTERCARD")
+    answer = mockpay.execute(testing.to_sdk_request("vaultPaymentMethod", body))
+    assert answer["result"]["resultCode"] == "SUCCESS", answer
+    card = answer["paymentMethodDetail"]["card"]
+    assert card["brand"] == "MASTERCARD"
+    assert card["lastFour"] == body["paymentMethodDetail"]["card"]["cardNo"][-4:]
+    inquired = mockpay.execute(testing.inquire_vaulting_request(body["vaultingRequestId"]))
+    assert inquired["vaultingStatus"] == "SUCCESS"
+    assert inquired["paymentMethodDetail"]["card"]["cardToken"] == card["cardToken"]
+
+
+def test_the_sdk_really_verifies_the_certificate(mockpay, monkeypatch):
+    monkeypatch.setenv("SSL_CERT_FILE", "/nonexistent/ca.pem")  # the mock's CA no longer trusted
+    with pytest.raises(AlipayApiException, match="CERTIFICATE_VERIFY_FAILED"):
+        mockpay.execute(testing.vault_payment_method_request())
+
+
+def test_a_plain_sdk_client_built_from_the_fixture_values(mockpay):
+    from com.alipay.ams.api.default_alipay_client import DefaultAlipayClient
+    c = mockpay.client
+    client = DefaultAlipayClient(mockpay.gateway_url, c.client_id, c.merchant_private_key, c.alipay_public_key)
+    answer = json.loads(client.execute(testing.inquire_vaulting_request("missing")))
+    assert answer["result"]["resultCode"] == "VAULTING_NOT_EXIST"
+
+
+def test_advance_moves_the_mock_clock_past_the_card_expiry(mockpay):
+    next_year = f"{(dt.date.today().year + 1) % 100:02d}"
+    body = testing.vault_payment_method(card={"expiryYear": next_year, "expiryMonth": "12"})
+    before = mockpay.now()
+    after = mockpay.advance(dt.timedelta(days=3 * 366))
+    assert after - before >= 3 * 366 * 86400
+    answer = mockpay.execute(testing.to_sdk_request("vaultPaymentMethod", body))
+    assert answer["result"]["resultCode"] == "VERIFICATION_FAIL", answer
+    inquired = mockpay.execute(testing.inquire_vaulting_request(body["vaultingRequestId"]))
+    assert inquired["vaultingResultCode"] == "CARD_EXPIRED"
+
+
+def test_isolation_first_vaults_a_fixed_id(mockpay):
+    body = testing.vault_payment_method(vaultingRequestId="shared-id")
+    assert mockpay.execute(testing.to_sdk_request("vaultPaymentMethod", body))["result"]["resultCode"] == "SUCCESS"
+
+
+def test_isolation_second_does_not_see_it(mockpay):
+    answer = mockpay.execute(testing.inquire_vaulting_request("shared-id"))
+    assert answer["result"]["resultCode"] == "VAULTING_NOT_EXIST"
+
+
+@pytest.mark.mockpay(client_id="PROD_SHOP")
+def test_marker_sets_the_client_id(mockpay):
+    assert mockpay.client.client_id == "PROD_SHOP"
+    answer = mockpay.execute(testing.vault_payment_method_request())
+    assert answer["result"]["resultCode"] == "SUCCESS"
+
+
+def test_a_second_client_has_its_own_vaults(mockpay):
+    other = mockpay.add_client("SANDBOX_OTHER")
+    body = testing.vault_payment_method()
+    assert mockpay.execute(testing.to_sdk_request("vaultPaymentMethod", body), client=other)[
+        "result"]["resultCode"] == "SUCCESS"
+    answer = mockpay.execute(testing.inquire_vaulting_request(body["vaultingRequestId"]))
+    assert answer["result"]["resultCode"] == "VAULTING_NOT_EXIST"
+
+
+def test_admin_api_on_base_url(mockpay):
+    import urllib.request
+    with urllib.request.urlopen(mockpay.base_url + "/_mockpay/health") as response:
+        assert json.loads(response.read()) == {"status": "ok"}
+    ids = [c["clientId"] for c in mockpay.admin("GET", "/_mockpay/clients")["clients"]]
+    assert ids == [mockpay.client.client_id]
+
+
+def test_helpers_waiting_for_their_endpoints_say_which(mockpay):
+    with pytest.raises(NotImplementedError, match="GET /_mockpay/notifications"):
+        mockpay.notifications()
+    with pytest.raises(NotImplementedError, match="POST /challenge/"):
+        mockpay.complete_challenge("vault-1")
+    with pytest.raises(NotImplementedError, match="PUT /_mockpay/scenarios"):
+        mockpay.use_scenarios({"rules": []})
+
+
+def test_reset(mockpay):
+    body = testing.vault_payment_method()
+    mockpay.execute(testing.to_sdk_request("vaultPaymentMethod", body))
+    if not any(rule.rule == "/_mockpay/reset" for rule in mockpay.app.url_map.iter_rules()):
+        with pytest.raises(NotImplementedError, match="POST /_mockpay/reset"):
+            mockpay.reset()
+        return
+    mockpay.reset()
+    answer = mockpay.execute(testing.inquire_vaulting_request(body["vaultingRequestId"]))
+    assert answer["result"]["resultCode"] == "VAULTING_NOT_EXIST"
+'''
+N_TESTS = MERCHANT_TESTS.count("\ndef test_")
+
+
+def _sdk_connection():
+    from com.alipay.ams.api.net import default_http_rpc
+    return getattr(default_http_rpc, "__get_http_connection")
+
+
+@pytest.mark.parametrize("transport", ["auto", "redirect"])
+def test_merchant_tests_pass_through_the_plugin(pytester, transport):
+    pytester.makepyfile(test_merchant=MERCHANT_TESTS)
+    cert_file_before = os.environ.get("SSL_CERT_FILE")
+    connection_before = _sdk_connection()
+    # every merchant test in auto mode; in forced redirect mode (also run in full,
+    # unprivileged, below) the two that touch the transport
+    select = ["-k", "vaults_then_inquires or verifies_the_certificate"] if transport == "redirect" else []
+    result = pytester.runpytest_inprocess("-s", "-p", "no:cacheprovider", "-o", f"mockpay_sdk_transport={transport}",
+                                          *select)
+    result.assert_outcomes(passed=2 if select else N_TESTS)
+    if transport == "redirect":
+        expected = "redirect"
+    else:  # auto: port 443 when this process may bind it
+        expected = "port443" if os.geteuid() == 0 else "redirect"
+    result.stdout.fnmatch_lines([f"*TRANSPORT {expected} https://127.*"])
+    # the fixture leaves the process as it found it
+    assert os.environ.get("SSL_CERT_FILE") == cert_file_before
+    assert _sdk_connection() is connection_before
+
+
+def _unprivileged_pytest(pytester, *args):
+    """pytest in a child process that may not bind ports below 1024."""
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args]
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("running as root without setpriv: cannot drop CAP_NET_BIND_SERVICE")
+        command = [setpriv, "--bounding-set", "-net_bind_service", *command]
+    return pytester.run(*command, timeout=120)
+
+
+def test_without_permission_for_port_443_auto_falls_back_to_redirect(pytester):
+    pytester.makepyfile(test_merchant=MERCHANT_TESTS)
+    result = _unprivileged_pytest(pytester, "-s")
+    result.assert_outcomes(passed=N_TESTS)
+    result.stdout.fnmatch_lines(["*TRANSPORT redirect https://127.*"])
+
+
+def test_port443_transport_fails_clearly_without_permission(pytester):
+    pytester.makepyfile("def test_x(mockpay):\n    pass\n")
+    result = _unprivileged_pytest(pytester, "-o", "mockpay_sdk_transport=port443")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*may not bind port 443*"])
+
+
+def test_the_entry_point_registers_the_plugin_in_a_fresh_interpreter(pytester):
+    """No conftest, no -p: installing mockpay is enough."""
+    pytester.makepyfile(
+        "from mockpay import testing\n"
+        "def test_x(mockpay):\n"
+        "    answer = mockpay.execute(testing.vault_payment_method_request(brand='VISA'))\n"
+        "    assert answer['result']['resultCode'] == 'SUCCESS'\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+
+
+def test_marker_is_registered(pytester):
+    result = pytester.runpytest_inprocess("--markers")
+    result.stdout.fnmatch_lines(["@pytest.mark.mockpay(*"])
+
+
+def test_the_readme_example_passes(pytester):
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("## Testing with pytest", 1)[1].split("\n## ", 1)[0]
+    example = section.split("```python\n", 1)[1].split("```", 1)[0]
+    pytester.makepyfile(test_readme_example=example)
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=example.count("\ndef test_"))

@@ -1,0 +1,333 @@
+"""createVaultingSession and the hosted card-binding page (Flask test client;
+the real-server, real-SDK and real-browser proofs are in tests/integration/)."""
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import logging
+import re
+from urllib.parse import quote
+
+import pytest
+
+from mockpay.clock import iso
+from mockpay.scenarios import Outcome
+from tests.support import VISA_OK, vault_body
+
+PREFIXES = ["/ams/api/v1", "/ams/sandbox/api/v1", "/v1"]
+CREATE = "/ams/api/v1/vaults/createVaultingSession"
+INQUIRE = "/ams/api/v1/vaults/inquireVaulting"
+BAD_LUHN = "4054695723100769"
+
+
+def session_body(request_id: str = "vs-1", **overrides) -> dict:
+    body = {
+        "paymentMethodType": "CARD",
+        "vaultingRequestId": request_id,
+        "vaultingNotificationUrl": "https://merchant.example/notify",
+        "redirectUrl": "https://merchant.example/return",
+        "merchantRegion": "US",
+        "is3DSAuthentication": "false",
+    }
+    body.update(overrides)
+    return {k: v for k, v in body.items() if v is not None}
+
+
+def page_path(answer: dict) -> str:
+    return re.sub(r"^https?://[^/]+", "", answer["normalUrl"])
+
+
+GOOD_FORM = {"cardNumber": VISA_OK, "expiry": "08/30", "cvv": "123", "cardholderName": "Ada Lovelace"}
+
+
+# -- createVaultingSession ----------------------------------------------------------
+
+@pytest.mark.parametrize("prefix", PREFIXES)
+def test_create_session_under_every_prefix(ams, services, prefix):
+    answer = ams.call(f"{prefix}/vaults/createVaultingSession", session_body(f"vs-{len(prefix)}"))
+    assert answer["result"] == {"resultStatus": "S", "resultCode": "SUCCESS", "resultMessage": "success"}
+    assert services.store.count_sessions() == 1
+
+
+def test_session_answer_fields_and_shape(ams, services):
+    answer = ams.call(CREATE, session_body())
+    data = answer["vaultingSessionData"]
+    assert len(data) <= 4096
+    segments = data.split("&&")
+    assert len(segments) == 4
+    config = json.loads(base64.b64decode(segments[3]))
+    assert config["paymentSessionConfig"] == {"productScene": "VAULTING", "paymentMethodCategoryType": "CARD"}
+    assert segments[1] == "US"
+    # the first segment is AES-GCM sealed: opaque, and it opens with the data key only
+    assert "vs-1" not in segments[0] and answer["vaultingSessionId"] not in segments[0]
+    sealed = services.keyring.open_json(segments[0], "vaulting-session-data")
+    assert sealed["sid"] == answer["vaultingSessionId"]
+    with pytest.raises(ValueError):
+        services.keyring.open_json(segments[0][:-2] + ("AA" if segments[0][-2:] != "AA" else "BB"),
+                                   "vaulting-session-data")
+
+    assert 0 < len(answer["vaultingSessionId"]) <= 64
+    row = services.store.get_session(answer["vaultingSessionId"])
+    assert row["expires_at"] - row["created_at"] == 30 * 60
+    assert answer["vaultingSessionExpiryTime"] == iso(row["expires_at"])
+    parsed = dt.datetime.fromisoformat(answer["vaultingSessionExpiryTime"])
+    assert parsed.utcoffset() is not None
+    assert answer["normalUrl"].endswith(f"/vaulting/session/{answer['vaultingSessionId']}")
+    assert len(answer["normalUrl"]) <= 2048
+
+
+def test_session_lifetime_is_configurable(tmp_path, merchant_keys):
+    from mockpay import create_app
+    from tests.conftest import Caller
+    app = create_app({"data_dir": tmp_path / "d", "dispatcher": False, "session_ttl": 120})
+    svc = app.extensions["mockpay"]
+    svc.clients.add("C", public_key=merchant_keys["public"])
+    caller = Caller(app, {"client_id": "C", "private_key": merchant_keys["private"],
+                          "alipay_public_key": svc.keyring.public_key_body})
+    answer = caller.call(CREATE, session_body())
+    row = svc.store.get_session(answer["vaultingSessionId"])
+    assert row["expires_at"] - row["created_at"] == 120
+
+
+def test_same_request_replays_and_a_different_one_is_inconsistent(ams, services):
+    first = ams.post(CREATE, session_body()).data
+    again = ams.post(CREATE, session_body()).data
+    assert json.loads(again) == json.loads(first)
+    other = ams.call(CREATE, session_body(redirectUrl="https://merchant.example/other"))
+    assert other["result"]["resultCode"] == "REPEAT_REQ_INCONSISTENT"
+    assert other["result"]["resultStatus"] == "F"
+    assert services.store.count_sessions() == 1
+
+
+def test_request_id_already_used_by_vault_payment_method(ams, services):
+    assert ams.call("/ams/api/v1/vaults/vaultPaymentMethod", vault_body("shared-id"))["result"]["resultCode"] \
+        == "SUCCESS"
+    answer = ams.call(CREATE, session_body("shared-id"))
+    assert answer["result"]["resultCode"] == "REPEAT_REQ_INCONSISTENT"
+    assert services.store.count_sessions() == 0
+
+
+@pytest.mark.parametrize("value", [True, False, "true", "FALSE"])
+def test_is3ds_as_string_or_json_bool(ams, value):
+    assert ams.call(CREATE, session_body(is3DSAuthentication=value))["result"]["resultCode"] == "SUCCESS"
+
+
+@pytest.mark.parametrize("overrides, field", [
+    ({"paymentMethodType": None}, "paymentMethodType"),
+    ({"paymentMethodType": "WALLET"}, "paymentMethodType"),
+    ({"paymentMethodType": "C" * 65}, "paymentMethodType"),
+    ({"vaultingRequestId": None}, "vaultingRequestId"),
+    ({"vaultingRequestId": "x" * 65}, "vaultingRequestId"),
+    ({"vaultingRequestId": 12}, "vaultingRequestId"),
+    ({"vaultingNotificationUrl": "https://m.example/" + "n" * 2031}, "vaultingNotificationUrl"),
+    ({"redirectUrl": "https://m.example/" + "r" * 2031}, "redirectUrl"),
+    ({"merchantRegion": "USA"}, "merchantRegion"),
+    ({"merchantRegion": "us"}, "merchantRegion"),
+    ({"is3DSAuthentication": "yes"}, "is3DSAuthentication"),
+])
+def test_bad_input_is_param_illegal_naming_the_field(ams, services, overrides, field):
+    answer = ams.call(CREATE, session_body(**overrides))
+    assert answer["result"]["resultCode"] == "PARAM_ILLEGAL"
+    assert answer["result"]["resultStatus"] == "F"
+    assert field in answer["result"]["resultMessage"]
+    assert services.store.count_sessions() == 0
+
+
+def test_longest_documented_values_are_accepted(ams):
+    body = session_body("i" * 64, paymentMethodType="CARD",
+                        vaultingNotificationUrl="https://m.example/" + "n" * 2030,
+                        redirectUrl="https://m.example/" + "r" * 2030)
+    assert len(body["redirectUrl"]) == 2048
+    assert ams.call(CREATE, body)["result"]["resultCode"] == "SUCCESS"
+
+
+@pytest.mark.parametrize("code", ["PROCESS_FAIL", "UNKNOWN_EXCEPTION"])
+def test_scenario_codes_for_create(ams, services, monkeypatch, code):
+    seen = []
+
+    def choose(client_id, api, request, card_no=None):
+        seen.append(api)
+        return Outcome(result_code=code)
+    monkeypatch.setattr(services.scenarios, "choose", choose)
+    answer = ams.call(CREATE, session_body())
+    assert seen == ["createVaultingSession"]
+    assert answer["result"]["resultCode"] == code
+    assert "vaultingSessionData" not in answer
+    assert services.store.count_sessions() == 0
+
+
+# -- the hosted page ----------------------------------------------------------------
+
+@pytest.fixture
+def created(ams):
+    return ams.call(CREATE, session_body())
+
+
+def test_page_shows_the_form(ams, created):
+    page = ams.http.get(page_path(created))
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    for name in ("cardNumber", "expiry", "cvv", "cardholderName"):
+        assert f'name="{name}"' in html
+    assert page.headers["Cache-Control"] == "no-store"
+
+
+def test_bad_card_shows_inline_error_keeps_values_but_not_cvv(ams, services, created):
+    form = dict(GOOD_FORM, cardNumber=BAD_LUHN, cvv="321")
+    page = ams.http.post(page_path(created), data=form)
+    assert page.status_code == 422
+    html = page.get_data(as_text=True)
+    assert 'id="error-cardNumber"' in html and "Luhn" in html
+    assert BAD_LUHN not in html  # the server never echoes a card number; the browser keeps it
+    assert 'value="08/30"' in html and 'value="Ada Lovelace"' in html
+    assert "321" not in html
+    assert services.store.count_vaults() == 0
+    assert services.store.get_session(created["vaultingSessionId"])["status"] == "OPEN"
+
+
+@pytest.mark.parametrize("change, field, words", [
+    ({"cardNumber": ""}, "cardNumber", "required"),
+    ({"cardNumber": "1234"}, "cardNumber", "12 to 19 digits"),
+    ({"expiry": "13/30"}, "expiry", "Expiry month must be 01 to 12"),
+    ({"expiry": "0830"}, "expiry", "MM/YY"),
+    ({"cvv": ""}, "cvv", "required"),
+    ({"cvv": "12"}, "cvv", "3 digits"),
+    ({"cardholderName": ""}, "cardholderName", "required"),
+    ({"cardholderName": "A" * 33 + " B"}, "cardholderName", "at most 32"),
+])
+def test_each_field_error_is_shown_under_its_field(ams, services, created, change, field, words):
+    page = ams.http.post(page_path(created), data=dict(GOOD_FORM, **change))
+    assert page.status_code == 422
+    html = page.get_data(as_text=True)
+    error = re.search(rf'id="error-{field}">([^<]*)<', html)
+    assert error and words in error.group(1), html
+    assert services.store.count_vaults() == 0
+
+
+def test_good_card_vaults_redirects_and_inquire_reports_it(ams, services, created, caplog):
+    caplog.set_level(logging.DEBUG)
+    finals = []
+    services.vaulting.final_listeners.append(lambda db, vault: finals.append(dict(vault)))
+    page = ams.http.post(page_path(created), data=dict(GOOD_FORM, cardNumber="4054 6957 2310 0768"))
+    assert page.status_code == 303
+    assert page.headers["Location"] == "https://merchant.example/return"
+    answer = ams.call(INQUIRE, {"vaultingRequestId": "vs-1"})
+    assert answer["vaultingStatus"] == "SUCCESS"
+    card = answer["paymentMethodDetail"]["card"]
+    assert card["maskedCardNo"] == "************0768"
+    assert card["cardholderName"] == {"firstName": "Ada", "lastName": "Lovelace", "fullName": "Ada Lovelace"}
+    assert card["expiryYear"] == "30" and card["expiryMonth"] == "08"
+    assert [v["source"] for v in finals] == ["session"]
+    assert finals[0]["notification_url"] == "https://merchant.example/notify"
+    assert services.store.get_session(created["vaultingSessionId"])["status"] == "USED"
+    assert VISA_OK not in caplog.text
+
+
+def test_used_session_shows_a_clear_page_and_vaults_nothing_more(ams, services, created):
+    assert ams.http.post(page_path(created), data=GOOD_FORM).status_code == 303
+    again = ams.http.get(page_path(created))
+    assert again.status_code == 409
+    assert "already been used" in again.get_data(as_text=True)
+    resubmit = ams.http.post(page_path(created), data=dict(GOOD_FORM, cardNumber="5162774114974622"))
+    assert resubmit.status_code == 409
+    assert services.store.count_vaults() == 1
+    inquiry = ams.call(INQUIRE, {"vaultingRequestId": "vs-1"})
+    assert inquiry["paymentMethodDetail"]["card"]["maskedCardNo"].endswith("0768")
+
+
+def test_expired_session_shows_a_clear_page_and_vaults_nothing(ams, services, created):
+    services.clock.advance(30 * 60)
+    page = ams.http.get(page_path(created))
+    assert page.status_code == 410
+    assert "expired" in page.get_data(as_text=True)
+    post = ams.http.post(page_path(created), data=GOOD_FORM)
+    assert post.status_code == 410
+    assert services.store.count_vaults() == 0
+    assert ams.call(INQUIRE, {"vaultingRequestId": "vs-1"})["result"]["resultCode"] == "VAULTING_NOT_EXIST"
+
+
+def test_session_just_before_expiry_still_works(ams, services, created):
+    services.clock.advance(30 * 60 - 5)
+    assert ams.http.post(page_path(created), data=GOOD_FORM).status_code == 303
+
+
+def test_unknown_session(ams, services):
+    page = ams.http.get("/vaulting/session/VSnothing")
+    assert page.status_code == 404
+    assert "Unknown card-binding session" in page.get_data(as_text=True)
+    assert ams.http.post("/vaulting/session/VSnothing", data=GOOD_FORM).status_code == 404
+    assert services.store.count_vaults() == 0
+
+
+def test_session_data_exchanges_for_the_page(ams, created):
+    r = ams.http.get("/vaulting/session?sessionData=" + quote(created["vaultingSessionData"], safe=""))
+    assert r.status_code == 302
+    assert r.headers["Location"] == created["normalUrl"]
+
+
+@pytest.mark.parametrize("data", ["", "garbage", "a&&b&&c&&d", "x" * 50 + "&&US&&1&&e30="])
+def test_foreign_session_data_is_unknown(ams, data):
+    r = ams.http.get("/vaulting/session?sessionData=" + quote(data, safe=""))
+    assert r.status_code == 404
+    assert "Unknown card-binding session" in r.get_data(as_text=True)
+
+
+def test_session_is3ds_goes_into_the_card_and_processing_redirects_to_the_challenge(ams, services,
+                                                                                     monkeypatch):
+    seen = []
+
+    def choose(client_id, api, request, card_no=None):
+        if api == "inquireVaulting":  # inquireVaulting consults scenarios too (issue 3)
+            return Outcome()
+        seen.append((api, request["paymentMethodDetail"]["card"].get("is3DSAuthentication"), card_no))
+        return Outcome(result_code="VERIFICATION_IN_PROCESS")
+    created = ams.call(CREATE, session_body("vs-3ds", is3DSAuthentication=True))
+    monkeypatch.setattr(services.scenarios, "choose", choose)
+    page = ams.http.post(page_path(created), data=GOOD_FORM)
+    assert seen == [("vaultPaymentMethod", "true", VISA_OK)]
+    assert page.status_code == 303
+    vault = services.store.get_vault("SANDBOX_TEST", "vs-3ds")
+    assert vault["status"] == "PROCESSING"
+    assert page.headers["Location"] == f"http://localhost/challenge/{vault['challenge_id']}"
+    assert ams.call(INQUIRE, {"vaultingRequestId": "vs-3ds"})["vaultingStatus"] == "PROCESSING"
+    assert services.store.get_session(created["vaultingSessionId"])["status"] == "USED"
+
+
+def test_failed_verification_redirects_too_and_inquire_says_fail(ams, services, monkeypatch):
+    created = ams.call(CREATE, session_body("vs-fail"))
+    monkeypatch.setattr(services.scenarios, "choose",  # inquireVaulting consults scenarios too (issue 3)
+                        lambda client_id, api, *a, **k: Outcome() if api == "inquireVaulting"
+                        else Outcome(result_code="VERIFICATION_FAIL", reason="DO_NOT_HONOR"))
+    page = ams.http.post(page_path(created), data=GOOD_FORM)
+    assert page.status_code == 303 and page.headers["Location"] == "https://merchant.example/return"
+    answer = ams.call(INQUIRE, {"vaultingRequestId": "vs-fail"})
+    assert answer["vaultingStatus"] == "FAIL" and answer["vaultingResultCode"] == "DO_NOT_HONOR"
+
+
+def test_rejected_outcome_keeps_the_session_open(ams, services, monkeypatch):
+    created = ams.call(CREATE, session_body("vs-u"))
+    monkeypatch.setattr(services.scenarios, "choose", lambda *a, **k: Outcome(result_code="UNKNOWN_EXCEPTION"))
+    page = ams.http.post(page_path(created), data=GOOD_FORM)
+    assert page.status_code == 422
+    html = page.get_data(as_text=True)
+    assert 'id="form-error"' in html and "UNKNOWN_EXCEPTION" in html
+    assert services.store.count_vaults() == 0
+    assert services.store.get_session(created["vaultingSessionId"])["status"] == "OPEN"
+
+
+def test_without_redirect_url_the_page_says_done(ams, services):
+    created = ams.call(CREATE, session_body("vs-noredirect", redirectUrl=None))
+    page = ams.http.post(page_path(created), data=GOOD_FORM)
+    assert page.status_code == 200
+    assert "Your card has been saved" in page.get_data(as_text=True)
+    assert services.store.get_vault("SANDBOX_TEST", "vs-noredirect")["redirect_url"] is None
+
+
+def test_card_number_is_sealed_and_cvv_not_stored(ams, services, created):
+    ams.http.post(page_path(created), data=dict(GOOD_FORM, cvv="987"))
+    raw = b"".join(p.read_bytes() for p in services.config.db_path.parent.glob("mockpay.sqlite3*"))
+    assert VISA_OK.encode() not in raw
+    vault = services.store.get_vault("SANDBOX_TEST", "vs-1")
+    assert services.keyring.decrypt(vault["card_enc"], context="card") == VISA_OK
+    assert "987" not in json.dumps({k: vault[k] for k in vault.keys() if k != "card_enc"})

@@ -1,0 +1,237 @@
+"""vaultPaymentMethod and inquireVaulting through the view layer: every
+validation rule, idempotency, business failures, card data handling."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.support import VISA_OK, vault_body
+
+VAULT = "/ams/api/v1/vaults/vaultPaymentMethod"
+INQUIRE = "/ams/api/v1/vaults/inquireVaulting"
+
+
+def set_path(body: dict, path: str, value):
+    *parents, leaf = path.split(".")
+    node = body
+    for p in parents:
+        node = node.setdefault(p, {})
+    if value is DELETE:
+        node.pop(leaf, None)
+    else:
+        node[leaf] = value
+    return body
+
+
+DELETE = object()
+CARD = "paymentMethodDetail.card"
+
+# (field path, bad value, words the message must contain)
+INVALID = [
+    ("vaultingRequestId", DELETE, "is required"),
+    ("vaultingRequestId", "x" * 65, "at most 64"),
+    ("vaultingRequestId", "", "must not be empty"),
+    ("vaultingRequestId", 12345, "JSON string"),
+    ("vaultingRequestId", None, "must not be null"),
+    ("vaultingNotificationUrl", DELETE, "is required"),
+    ("vaultingNotificationUrl", "https://m.example/" + "a" * 2040, "at most 2048"),
+    ("redirectUrl", DELETE, "is required"),
+    ("redirectUrl", "https://m.example/" + "a" * 2040, "at most 2048"),
+    ("merchantRegion", "USA", "at most 2"),
+    ("merchantRegion", "us", "2-letter"),
+    ("metadata", "m" * 2049, "at most 2048"),
+    ("paymentMethodDetail", DELETE, "is required"),
+    ("paymentMethodDetail", "CARD", "JSON object"),
+    ("paymentMethodDetail.paymentMethodType", DELETE, "is required"),
+    ("paymentMethodDetail.paymentMethodType", "WALLET", "must be one of CARD"),
+    (CARD, DELETE, "is required"),
+    (f"{CARD}.cardNo", DELETE, "is required"),
+    (f"{CARD}.cardNo", "4054695723100769", "Luhn"),
+    (f"{CARD}.cardNo", "4054 6957 2310 0768", "12 to 19 digits"),
+    (f"{CARD}.cardNo", "40546957231OO768", "12 to 19 digits"),
+    (f"{CARD}.cardNo", "40546957231", "12 to 19 digits"),
+    (f"{CARD}.cardNo", "4" * 20, "12 to 19 digits"),
+    (f"{CARD}.cardNo", "1" * 33, "at most 32"),
+    (f"{CARD}.cardNo", 4054695723100768, "JSON string"),
+    (f"{CARD}.cvv", "12345", "at most 4"),
+    (f"{CARD}.cvv", "99", "3 digits"),
+    (f"{CARD}.cvv", "1234", "3 digits"),
+    (f"{CARD}.cvv", "12a", "3 digits"),
+    (f"{CARD}.cvv", 123, "JSON string"),
+    (f"{CARD}.expiryYear", "2030", "at most 2"),
+    (f"{CARD}.expiryYear", "3x", "2 digits"),
+    (f"{CARD}.expiryYear", DELETE, "is required"),
+    (f"{CARD}.expiryMonth", "13", "01 to 12"),
+    (f"{CARD}.expiryMonth", "00", "01 to 12"),
+    (f"{CARD}.expiryMonth", "8", "01 to 12"),
+    (f"{CARD}.expiryMonth", 8, "JSON string"),
+    (f"{CARD}.expiryMonth", DELETE, "is required"),
+    (f"{CARD}.cardholderName.firstName", "f" * 33, "at most 32"),
+    (f"{CARD}.cardholderName.middleName", "m" * 33, "at most 32"),
+    (f"{CARD}.cardholderName.lastName", "l" * 33, "at most 32"),
+    (f"{CARD}.cardholderName.fullName", "n" * 129, "at most 128"),
+    (f"{CARD}.cardholderName.firstName", "Ada\x00", "control characters"),
+    (f"{CARD}.billingAddress.region", "CHN", "at most 2"),
+    (f"{CARD}.billingAddress.state", "s" * 9, "at most 8"),
+    (f"{CARD}.billingAddress.city", "c" * 33, "at most 32"),
+    (f"{CARD}.billingAddress.address1", "a" * 257, "at most 256"),
+    (f"{CARD}.billingAddress.address2", "a" * 257, "at most 256"),
+    (f"{CARD}.billingAddress.zipCode", "z" * 33, "at most 32"),
+    (f"{CARD}.brand", "VISAA", "must be one of"),
+    (f"{CARD}.selectedCardBrand", "NOPE", "must be one of"),
+    (f"{CARD}.is3DSAuthentication", "yes", '"true" or "false"'),
+    (f"{CARD}.is3DSAuthentication", 1, '"true" or "false"'),
+    (f"{CARD}.businessNo", "1" * 11, "at most 10"),
+    (f"{CARD}.cardPasswordDigest", "123", "at most 2"),
+    (f"{CARD}.cpf", "1" * 12, "at most 11"),
+    (f"{CARD}.payerEmail", "e" * 60 + "@x.com", "at most 64"),
+    ("env", DELETE, "is required"),
+    ("env.terminalType", DELETE, "is required"),
+    ("env.terminalType", "PC", "must be one of"),
+    ("env.osType", "WINDOWS", "must be one of"),
+    ("env.deviceTokenId", "d" * 65, "at most 64"),
+    ("env.timeZoneOffset", "721", "from -720 to 720"),
+    ("env.timeZoneOffset", True, "from -720 to 720"),
+    ("env.browserInfo.javaEnabled", "maybe", '"true" or "false"'),
+    ("env.colorDepth", 24, "JSON string"),
+]
+
+
+@pytest.mark.parametrize("path,value,words", INVALID,
+                         ids=[f"{p}={'<missing>' if v is DELETE else str(v)[:12]}" for p, v, _ in INVALID])
+def test_each_validation_rule(ams, services, path, value, words):
+    body = set_path(vault_body("bad-1"), path, value)
+    answer = ams.call(VAULT, body)  # Caller checks HTTP 200 and the signature
+    assert answer["result"]["resultCode"] == "PARAM_ILLEGAL"
+    assert answer["result"]["resultStatus"] == "F"
+    message = answer["result"]["resultMessage"]
+    assert message.startswith(path), message
+    assert words in message, message
+    assert VISA_OK not in json.dumps(answer)
+    assert services.store.count_vaults() == 0
+    assert ams.call(INQUIRE, {"vaultingRequestId": "bad-1"})["result"]["resultCode"] == "VAULTING_NOT_EXIST"
+
+
+VALID_VARIANTS = [
+    ("env.terminalType", "app"),            # the reference sample sends lower case
+    ("env.terminalType", "MINI_APP"),
+    ("env.osType", "ios"),
+    (f"{CARD}.is3DSAuthentication", "false"),
+    (f"{CARD}.is3DSAuthentication", False),  # the Python SDK types it bool
+    ("env.timeZoneOffset", -480),            # the Python SDK types it int
+    ("env.timeZoneOffset", "480"),
+    (f"{CARD}.brand", "visa"),
+    (f"{CARD}.cvv", DELETE),
+    ("unknownTopLevel", "ignored like a real gateway"),
+    (f"{CARD}.unknownCardField", {"nested": 1}),
+    (f"{CARD}.cardholderName.fullName", "José Ñúñez"),
+]
+
+
+@pytest.mark.parametrize("path,value", VALID_VARIANTS, ids=[f"{p}={v!r}"[:40] for p, v in VALID_VARIANTS])
+def test_accepted_variants(ams, services, path, value):
+    body = set_path(vault_body("ok-1"), path, value)
+    assert ams.call(VAULT, body)["result"]["resultCode"] == "SUCCESS"
+    assert services.store.count_vaults() == 1
+
+
+def test_amex_needs_a_four_digit_cvv(ams):
+    amex = "378282246310005"
+    assert ams.call(VAULT, vault_body("a1", amex, cvv="123"))["result"]["resultCode"] == "PARAM_ILLEGAL"
+    answer = ams.call(VAULT, vault_body("a2", amex, cvv="1234"))
+    assert answer["result"]["resultCode"] == "SUCCESS"
+    assert answer["paymentMethodDetail"]["card"]["brand"] == "AMEX"
+    assert answer["paymentMethodDetail"]["card"]["maskedCardNo"] == "***********0005"
+
+
+def test_success_answer_shape(ams):
+    answer = ams.call(VAULT, vault_body("shape-1"))
+    assert answer["vaultingRequestId"] == "shape-1"
+    detail = answer["paymentMethodDetail"]
+    assert detail["paymentMethodType"] == "CARD"
+    card = detail["card"]
+    assert card["maskedCardNo"] == "************0768"
+    assert card["brand"] == "VISA"
+    assert card["cardToken"].startswith("ALIPAY") and len(card["cardToken"]) > 40
+    assert "cvv" not in json.dumps(answer)
+
+
+def test_expired_card_is_a_business_failure(ams, services):
+    answer = ams.call(VAULT, vault_body("old-1", expiryYear="20", expiryMonth="01"))
+    assert answer["result"]["resultStatus"] == "F"
+    assert answer["result"]["resultCode"] == "VERIFICATION_FAIL"
+    inquiry = ams.call(INQUIRE, {"vaultingRequestId": "old-1"})
+    assert inquiry["result"]["resultCode"] == "SUCCESS"
+    assert inquiry["vaultingStatus"] == "FAIL"
+    assert inquiry["vaultingResultCode"] == "CARD_EXPIRED"
+    assert "paymentMethodDetail" not in inquiry
+    # a final F replays too
+    assert ams.call(VAULT, vault_body("old-1", expiryYear="20", expiryMonth="01")) == answer
+
+
+def test_expiry_is_judged_on_the_mock_clock(ams, services):
+    body = vault_body("clock-1", expiryYear="30", expiryMonth="08")
+    services.clock.advance(10 * 365 * 86400)  # well past 08/2030
+    assert ams.call(VAULT, body)["result"]["resultCode"] == "VERIFICATION_FAIL"
+
+
+def test_idempotent_replay_creates_nothing_new(ams, services):
+    first = ams.call(VAULT, vault_body("idem-1"))
+    second = ams.call(VAULT, vault_body("idem-1"))
+    assert second == first
+    assert services.store.count_vaults() == 1
+
+
+def test_replay_ignores_formatting_and_key_order(ams, services):
+    first = ams.call(VAULT, vault_body("idem-2"))
+    compact = json.dumps(dict(reversed(list(vault_body("idem-2").items()))), separators=(",", ":"))
+    assert ams.call(VAULT, None, raw=compact) == first
+    assert services.store.count_vaults() == 1
+
+
+def test_same_id_different_body_is_inconsistent(ams, services):
+    ams.call(VAULT, vault_body("idem-3"))
+    answer = ams.call(VAULT, vault_body("idem-3", "5162774114974622"))
+    assert answer["result"]["resultCode"] == "REPEAT_REQ_INCONSISTENT"
+    assert answer["result"]["resultStatus"] == "F"
+    assert services.store.count_vaults() == 1
+
+
+def test_ids_are_scoped_per_client(ams, services, merchant_keys):
+    from tests.conftest import Caller
+    services.clients.add("OTHER", public_key=merchant_keys["public"])
+    other = Caller(ams.http.application, {**ams.merchant, "client_id": "OTHER"})
+    ams.call(VAULT, vault_body("shared-id"))
+    assert other.call(VAULT, vault_body("shared-id", "5162774114974622"))["result"]["resultCode"] == "SUCCESS"
+    assert other.call(INQUIRE, {"vaultingRequestId": "shared-id"})["paymentMethodDetail"]["card"]["brand"] \
+        == "MASTERCARD"
+
+
+def test_card_token_without_cache_card_token_is_invalid(ams, services):
+    body = vault_body("tok-1")
+    body["paymentMethodDetail"]["card"] = {"cardToken": "ALIPAYnotatoken"}
+    answer = ams.call(VAULT, body)
+    assert answer["result"]["resultCode"] == "INVALID_PAYMENTMETHOD_TOKEN"
+    assert services.store.count_vaults() == 0
+
+
+def test_inquire_validation(ams):
+    assert ams.call(INQUIRE, {})["result"]["resultMessage"].startswith("vaultingRequestId is required")
+    long_id = ams.call(INQUIRE, {"vaultingRequestId": "x" * 65})["result"]
+    assert long_id["resultCode"] == "PARAM_ILLEGAL" and "at most 64" in long_id["resultMessage"]
+    number = ams.call(INQUIRE, {"vaultingRequestId": 7})["result"]
+    assert number["resultCode"] == "PARAM_ILLEGAL" and "JSON string" in number["resultMessage"]
+
+
+def test_card_number_is_sealed_and_cvv_never_stored(ams, services, app):
+    ams.call(VAULT, vault_body("seal-1", cvv="737"))
+    row = dict(services.store.get_vault("SANDBOX_TEST", "seal-1"))
+    assert services.keyring.decrypt(row["card_enc"], context="card") == VISA_OK
+    assert row["card_masked"] == "405469******0768"
+    opaque = {"card_enc", "card_fingerprint", "card_token", "request_digest", "created_at", "updated_at"}
+    readable = " ".join(str(v) for k, v in row.items() if k not in opaque)
+    assert VISA_OK not in readable and "737" not in readable
+    services.store.close()
+    raw = b"".join(p.read_bytes() for p in services.config.data_dir.rglob("*") if p.is_file())
+    assert VISA_OK.encode() not in raw
