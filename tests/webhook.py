@@ -98,3 +98,49 @@ class Receiver:
         self.wait_for(lambda r: len([c for c in r.calls if c.vaulting_request_id == vaulting_request_id]) >= count,
                       timeout, f"{count} callback(s) for {vaulting_request_id}")
         return self.calls_for(vaulting_request_id)
+
+
+# -- driving a real `mockpay serve` (tests.support.ServerProcess) ------------------------
+
+SANDBOX_VAULT = "/ams/sandbox/api/v1/vaults/vaultPaymentMethod"
+
+
+def register(server, client_id: str) -> dict:
+    """A client with a generated key pair: {clientId, merchantPrivateKey, alipayPublicKey}."""
+    return json.loads(server.cli("clients", "add", client_id, "--generate", "--json").stdout)
+
+
+def vault_over_http(server, client: dict, request_id: str, notification_url: str, **card) -> dict:
+    """vaultPaymentMethod signed as the SDK signs it; the answer's signature is checked."""
+    import requests
+
+    from tests.support import response_verifies, sdk_body, signed_headers, vault_body
+
+    body = vault_body(request_id, **card)
+    body["vaultingNotificationUrl"] = notification_url
+    text = sdk_body(body)
+    headers = signed_headers(client["clientId"], client["merchantPrivateKey"], SANDBOX_VAULT, text)
+    response = requests.post(server.base_url + SANDBOX_VAULT, data=text.encode(), headers=headers, timeout=30)
+    assert response.status_code == 200, response.text
+    assert response_verifies(SANDBOX_VAULT, response.headers, response.content, client["alipayPublicKey"])
+    return response.json()
+
+
+def admin(server, method: str, path: str, **kwargs):
+    import requests
+
+    response = requests.request(method, server.base_url + "/_mockpay" + path, timeout=30, **kwargs)
+    assert response.status_code < 300, (response.status_code, response.text)
+    return response.json()
+
+
+def wait_until(fn, timeout: float = 20.0, what: str = "the condition"):
+    """Poll fn() until it returns something truthy, and return that; fail after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}; last value: {value!r}")
+        time.sleep(0.05)
