@@ -347,7 +347,8 @@ class Store:
         return self._all(sql, (*params, limit, offset))
 
     def count_due_attempts(self, now_mock: float) -> int:
-        return self._one("SELECT COUNT(*) AS n FROM notification_attempts WHERE state = 'scheduled' "
+        """Attempts due by `now_mock` and not finished (waiting, or being sent)."""
+        return self._one("SELECT COUNT(*) AS n FROM notification_attempts WHERE state IN ('scheduled', 'sending') "
                          "AND due_at <= ?", (now_mock,))["n"]
 
     def count_notifications(self, status: str | None = None) -> int:

@@ -86,9 +86,9 @@ def clock_advance():
         raise AdminError(400, "BAD_REQUEST", "seconds must be a number >= 0 (the clock only moves forward)")
     svc = services()
     now = svc.clock.advance(seconds)
+    due = svc.store.count_due_attempts(now)
     svc.dispatcher.wake()  # what fell due goes out now, in the background
-    return jsonify({**_clock_json(svc.clock, now), "advancedBy": seconds,
-                    "dueNotificationAttempts": svc.store.count_due_attempts(now)})
+    return jsonify({**_clock_json(svc.clock, now), "advancedBy": seconds, "dueNotificationAttempts": due})
 
 
 def _notification_or_404(notification_id: int) -> dict:
