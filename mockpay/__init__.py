@@ -32,9 +32,9 @@ class Services:
     clients: Clients
     scenarios: ScenarioEngine
     vaulting: Vaulting
-    # notify (issue 4)
-    notifier: Notifier
-    dispatcher: Dispatcher
+    # notify (issue 4); always set by build_services (defaults keep field order free)
+    notifier: Notifier | None = None
+    dispatcher: Dispatcher | None = None
 
 
 def build_services(config: Config, set_clock_scale: bool = True) -> Services:
