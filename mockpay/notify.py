@@ -290,14 +290,16 @@ class Notifier:
     # -- inspection ------------------------------------------------------------------
     def list(self, vaulting_request_id: str | None = None, client_id: str | None = None,
              status: str | None = None, limit: int = 100, offset: int = 0) -> list[dict]:
-        rows = self.store.list_notifications(vaulting_request_id, client_id, status, limit, offset)
-        return self._describe(rows)
+        with self.store.snapshot():  # the notifications and their attempts as of one moment
+            rows = self.store.list_notifications(vaulting_request_id, client_id, status, limit, offset)
+            return self._describe(rows)
 
     def get(self, notification_id: int) -> dict:
-        row = self.store.get_notification(notification_id)
-        if row is None:
-            raise NotFound(f"no notification {notification_id}")
-        return self._describe([row])[0]
+        with self.store.snapshot():
+            row = self.store.get_notification(notification_id)
+            if row is None:
+                raise NotFound(f"no notification {notification_id}")
+            return self._describe([row])[0]
 
     def _describe(self, rows) -> list[dict]:
         attempts: dict[int, list] = {}

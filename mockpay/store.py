@@ -263,6 +263,19 @@ class Store:
             return db.execute("DELETE FROM vaults WHERE client_id = ?", (client_id,)).rowcount
 
     # -- notify (issue 4): notification outbox -------------------------------------
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """A read transaction: the SELECTs inside it see one consistent state (WAL snapshot)."""
+        db = self._conn()
+        if db.in_transaction:
+            yield
+            return
+        db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            db.execute("COMMIT")
+
     def get_vault_by_id_in(self, db: sqlite3.Connection, vault_id: int) -> sqlite3.Row | None:
         return db.execute("SELECT * FROM vaults WHERE id = ?", (vault_id,)).fetchone()
 
