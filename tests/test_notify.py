@@ -255,6 +255,29 @@ def test_only_the_first_kilobyte_of_the_answer_is_kept(h):
     assert first["response"] == "x" * 1024
 
 
+def test_the_transport_can_be_swapped(h):
+    """Notifier.transport is a plain callable: tests can answer without a network."""
+    from mockpay.notify import HttpAnswer
+    seen = []
+
+    def fake(url, headers, body, timeout):
+        seen.append((url, headers["client-id"], json.loads(body)["vaultingRequestId"], timeout))
+        if len(seen) == 1:
+            raise ConnectionResetError("peer went away")
+        return HttpAnswer(200, ACK[1].encode())
+
+    h.svc.notifier.transport = fake
+    h.vault("v-fake", url="https://merchant.invalid/hook")
+    h.run()
+    h.advance(120)
+    h.run()
+    assert seen == [("https://merchant.invalid/hook", "SANDBOX_NOTIFY", "v-fake", 1.0)] * 2
+    n = h.notification("v-fake")
+    assert [(a["state"], a["error"]) for a in n["attempts"]] == \
+        [("failed", "ConnectionResetError: peer went away"), ("acked", None)]
+    assert h.receiver.calls == []
+
+
 # -- the schedule ----------------------------------------------------------------------
 
 def test_retries_follow_the_schedule_and_stop_after_the_ack(h):
