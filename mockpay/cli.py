@@ -16,7 +16,8 @@ def _services(ctx: click.Context):
     from . import build_services
     obj = ctx.ensure_object(dict)
     if "services" not in obj:
-        obj["services"] = build_services(load_config({"data_dir": obj.get("data_dir")}))
+        # set_clock_scale=False: a command next to a running server must not reset its --time-scale
+        obj["services"] = build_services(load_config({"data_dir": obj.get("data_dir")}), set_clock_scale=False)
     return obj["services"]
 
 
@@ -187,6 +188,106 @@ def clients_show(ctx, client_id):
     if row is None:
         raise click.ClickException(f"no client {client_id!r}")
     _echo_json(svc.clients.describe(row, with_private_key=bool(row["merchant_private_key"])))
+
+
+# -- notify (issue 4): notifications and the mock clock -------------------------------------
+# These work on the data directory directly; a running server's dispatchers pick up
+# what falls due (or is resent) within one dispatch interval.
+
+def _clock_out(clock, now: float) -> dict:
+    from .clock import iso
+    return {"now": iso(now), "epoch": round(now, 3), "scale": clock.scale}
+
+
+@main.group()
+def notifications():
+    """Inspect and resend notifyVaulting callbacks."""
+
+
+@notifications.command("list")
+@click.option("--status", type=click.Choice(["pending", "delivered", "given_up"]), help="Only this state.")
+@click.option("--client-id", help="Only this client.")
+@click.option("--vaulting-request-id", help="Only this vaultingRequestId.")
+@click.option("--limit", type=click.IntRange(1, 100000), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (what GET /_mockpay/notifications returns).")
+@click.pass_context
+def notifications_list(ctx, status, client_id, vaulting_request_id, limit, as_json):
+    """List notifications, newest first, with every attempt."""
+    svc = _services(ctx)
+    found = svc.notifier.list(vaulting_request_id=vaulting_request_id, client_id=client_id, status=status,
+                              limit=limit)
+    if as_json:
+        _echo_json({"notifications": found})
+        return
+    if not found:
+        click.echo("no notifications")
+        return
+    for n in found:
+        tail = f"next attempt {n['nextAttemptAt']}" if n["nextAttemptAt"] else (n["deliveredAt"] or "")
+        click.echo(f"#{n['id']:<5} {n['status']:<9} {n['clientId']}  {n['vaultingRequestId']}  "
+                   f"{n['body']['result']['resultStatus']}  {n['url']}  {tail}".rstrip())
+        for a in n["attempts"]:
+            if a["state"] in ("scheduled", "sending", "cancelled"):
+                outcome = f"{a['state']} for {a['scheduledAt']}"
+            else:
+                answer = f"HTTP {a['httpStatus']}" if a["httpStatus"] is not None else ""
+                problem = a["error"] or "acknowledged"
+                outcome = f"{a['sentAt']}  {answer + ': ' if answer else ''}{problem}  {a['latencyMs']:.1f} ms"
+            label = "resend" if a["manual"] else f"{a['scheduleIndex']}/{n['maxAttempts']}"
+            click.echo(f"       {a['number']:>2}. [{label}] {outcome}")
+
+
+@notifications.command("resend")
+@click.argument("notification_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print the notification as JSON.")
+@click.pass_context
+def notifications_resend(ctx, notification_id, as_json):
+    """Send notification NOTIFICATION_ID once more, now (a running server sends it)."""
+    from .notify import NotFound
+    svc = _services(ctx)
+    try:
+        n = svc.notifier.resend(notification_id)
+    except NotFound as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        _echo_json(n)
+        return
+    click.echo(f"notification #{n['id']} queued to be sent again now to {n['url']}")
+
+
+@main.group()
+def clock():
+    """Show or advance the mock clock (shared by every worker of the server)."""
+
+
+@clock.command("show")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def clock_show(ctx, as_json):
+    """Print the mock time."""
+    svc = _services(ctx)
+    out = _clock_out(svc.clock, svc.clock.now())
+    if as_json:
+        _echo_json(out)
+    else:
+        click.echo(f"{out['now']}  (scale {out['scale']:g})")
+
+
+@clock.command("advance")
+@click.argument("seconds", type=click.FloatRange(min=0))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def clock_advance(ctx, seconds, as_json):
+    """Move the mock clock SECONDS forward; what falls due is sent by the running server."""
+    svc = _services(ctx)
+    now = svc.clock.advance(seconds)
+    out = {**_clock_out(svc.clock, now), "advancedBy": seconds,
+           "dueNotificationAttempts": svc.store.count_due_attempts(now)}
+    if as_json:
+        _echo_json(out)
+    else:
+        click.echo(f"{out['now']}  (advanced {seconds:g}s; {out['dueNotificationAttempts']} notification "
+                   "attempt(s) due)")
 
 
 # -- scenarios (issue 3) ---------------------------------------------------------------

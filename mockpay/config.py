@@ -41,6 +41,8 @@ class Config:
     notify_delay: float = 0.0
     dispatcher: bool = True
     dispatch_interval: float = 0.2
+    # notify (issue 4): concurrent sends per worker process
+    notify_concurrency: int = 8
     # lifetimes, in seconds of mock time
     challenge_ttl: int = 15 * 60
     session_ttl: int = 30 * 60

@@ -94,6 +94,43 @@ CREATE TABLE IF NOT EXISTS card_tokens (
     created_at  REAL NOT NULL,
     used_at     REAL                            -- set once, by the vaultPaymentMethod that redeems it
 );
+-- notify (issue 4): the durable outbox of notifyVaulting callbacks --------------
+CREATE TABLE IF NOT EXISTS notifications (
+    id                  INTEGER PRIMARY KEY,
+    kind                TEXT NOT NULL,          -- notifyVaulting
+    client_id           TEXT NOT NULL,
+    vaulting_request_id TEXT NOT NULL,
+    vault_id            INTEGER,                -- vaults.id (no foreign key: vaults may be deleted)
+    url                 TEXT NOT NULL,
+    body                TEXT NOT NULL,          -- the exact JSON text sent (and signed) on every attempt
+    status              TEXT NOT NULL,          -- pending | delivered | given_up
+    schedule            TEXT NOT NULL,          -- JSON list of intervals (s), fixed when enqueued
+    max_attempts        INTEGER NOT NULL,
+    created_at          REAL NOT NULL,          -- mock epoch seconds
+    updated_at          REAL NOT NULL,
+    delivered_at        REAL
+);
+CREATE INDEX IF NOT EXISTS notifications_vaulting ON notifications (vaulting_request_id);
+
+CREATE TABLE IF NOT EXISTS notification_attempts (
+    id               INTEGER PRIMARY KEY,
+    notification_id  INTEGER NOT NULL REFERENCES notifications (id) ON DELETE CASCADE,
+    number           INTEGER NOT NULL,          -- 1-based order among all attempts of the notification
+    schedule_index   INTEGER,                   -- 1-based place in the retry schedule; NULL: a manual resend
+    state            TEXT NOT NULL,             -- scheduled | sending | acked | failed | cancelled
+    due_at           REAL NOT NULL,             -- mock epoch seconds
+    claimed_by       TEXT,                      -- "<pid>:<thread>" of the dispatcher that took it
+    lease_until      REAL,                      -- wall-clock epoch; after it a dead claim is retaken
+    claims           INTEGER NOT NULL DEFAULT 0,
+    sent_at          REAL,                      -- mock epoch seconds
+    request_time     TEXT,                      -- the request-time header sent
+    http_status      INTEGER,
+    error            TEXT,                      -- network error, or why the answer is not an ack
+    latency_ms       REAL,
+    response_excerpt TEXT                       -- the first 1 KB of the answer
+);
+CREATE INDEX IF NOT EXISTS notification_attempts_due ON notification_attempts (state, due_at);
+CREATE INDEX IF NOT EXISTS notification_attempts_notification ON notification_attempts (notification_id);
 
 -- scenarios (issue 3) ------------------------------------------------------
 CREATE TABLE IF NOT EXISTS scenario_sets (      -- rules loaded at run time for one client id
@@ -316,6 +353,119 @@ class Store:
 
     def count_card_tokens(self) -> int:
         return self._one("SELECT COUNT(*) AS n FROM card_tokens")["n"]
+    # -- notify (issue 4): notification outbox -------------------------------------
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """A read transaction: the SELECTs inside it see one consistent state (WAL snapshot)."""
+        db = self._conn()
+        if db.in_transaction:
+            yield
+            return
+        db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            db.execute("COMMIT")
+
+    def get_vault_by_id_in(self, db: sqlite3.Connection, vault_id: int) -> sqlite3.Row | None:
+        return db.execute("SELECT * FROM vaults WHERE id = ?", (vault_id,)).fetchone()
+
+    def insert_notification(self, db: sqlite3.Connection, row: dict[str, Any]) -> int:
+        """Insert within the caller's transaction (the one that made the vault final)."""
+        columns = ", ".join(row)
+        marks = ", ".join("?" for _ in row)
+        return db.execute(f"INSERT INTO notifications ({columns}) VALUES ({marks})", tuple(row.values())).lastrowid
+
+    def insert_attempt(self, db: sqlite3.Connection, notification_id: int, due_at: float,
+                       schedule_index: int | None) -> int:
+        """Schedule an attempt (schedule_index None: a manual resend), numbered after the others."""
+        return db.execute(
+            "INSERT INTO notification_attempts (notification_id, number, schedule_index, state, due_at) "
+            "SELECT ?, COALESCE(MAX(number), 0) + 1, ?, 'scheduled', ? FROM notification_attempts "
+            "WHERE notification_id = ?", (notification_id, schedule_index, due_at, notification_id)).lastrowid
+
+    def any_claimable(self, now_mock: float, now_real: float) -> bool:
+        """A cheap read (no write lock) before trying to claim."""
+        return self._one(
+            "SELECT 1 FROM notification_attempts WHERE (state = 'scheduled' AND due_at <= ?) "
+            "OR (state = 'sending' AND lease_until < ?) LIMIT 1", (now_mock, now_real)) is not None
+
+    def claim_attempts(self, owner: str, now_mock: float, now_real: float, lease_until: float,
+                       limit: int) -> list[sqlite3.Row]:
+        """Atomically take up to `limit` due attempts (or ones whose claim lease ran out:
+        their dispatcher died). BEGIN IMMEDIATE holds the write lock across the select and
+        the update, so across every process an attempt is taken by one dispatcher only.
+        Returns the attempts joined with their notification."""
+        with self.tx() as db:
+            ids = [r["id"] for r in db.execute(
+                "SELECT id FROM notification_attempts WHERE (state = 'scheduled' AND due_at <= ?) "
+                "OR (state = 'sending' AND lease_until < ?) ORDER BY due_at, id LIMIT ?",
+                (now_mock, now_real, limit))]
+            if not ids:
+                return []
+            marks = ", ".join("?" for _ in ids)
+            db.execute(f"UPDATE notification_attempts SET state = 'sending', claimed_by = ?, lease_until = ?, "
+                       f"claims = claims + 1 WHERE id IN ({marks})", (owner, lease_until, *ids))
+            return db.execute(
+                "SELECT a.*, n.kind, n.client_id, n.vaulting_request_id, n.url, n.body, n.schedule, "
+                "n.max_attempts, n.status AS notification_status FROM notification_attempts a "
+                f"JOIN notifications n ON n.id = a.notification_id WHERE a.id IN ({marks}) "
+                "ORDER BY a.due_at, a.id", tuple(ids)).fetchall()
+
+    def complete_attempt(self, db: sqlite3.Connection, attempt_id: int, owner: str, fields: dict[str, Any]) -> bool:
+        """Record the outcome of a claimed attempt; False when the claim was lost
+        (the lease ran out and another dispatcher retook it)."""
+        assignments = ", ".join(f"{k} = ?" for k in fields)
+        cur = db.execute(f"UPDATE notification_attempts SET {assignments}, lease_until = NULL "
+                         "WHERE id = ? AND claimed_by = ? AND state = 'sending'",
+                         (*fields.values(), attempt_id, owner))
+        return cur.rowcount == 1
+
+    def open_attempts_in(self, db: sqlite3.Connection, notification_id: int) -> int:
+        return db.execute("SELECT COUNT(*) AS n FROM notification_attempts WHERE notification_id = ? "
+                          "AND state IN ('scheduled', 'sending')", (notification_id,)).fetchone()["n"]
+
+    def cancel_scheduled_attempts(self, db: sqlite3.Connection, notification_id: int) -> int:
+        return db.execute("UPDATE notification_attempts SET state = 'cancelled' "
+                          "WHERE notification_id = ? AND state = 'scheduled'", (notification_id,)).rowcount
+
+    def get_notification_in(self, db: sqlite3.Connection, notification_id: int) -> sqlite3.Row | None:
+        return db.execute("SELECT * FROM notifications WHERE id = ?", (notification_id,)).fetchone()
+
+    def update_notification(self, db: sqlite3.Connection, notification_id: int, changes: dict[str, Any]) -> None:
+        assignments = ", ".join(f"{k} = ?" for k in changes)
+        db.execute(f"UPDATE notifications SET {assignments} WHERE id = ?", (*changes.values(), notification_id))
+
+    def get_notification(self, notification_id: int) -> sqlite3.Row | None:
+        return self._one("SELECT * FROM notifications WHERE id = ?", (notification_id,))
+
+    def list_notifications(self, vaulting_request_id: str | None = None, client_id: str | None = None,
+                           status: str | None = None, limit: int = 100, offset: int = 0) -> list[sqlite3.Row]:
+        sql, params = "SELECT * FROM notifications WHERE 1=1", []
+        for column, value in (("vaulting_request_id", vaulting_request_id), ("client_id", client_id),
+                              ("status", status)):
+            if value:
+                sql += f" AND {column} = ?"
+                params.append(value)
+        sql += " ORDER BY id DESC LIMIT ? OFFSET ?"
+        return self._all(sql, (*params, limit, offset))
+
+    def count_due_attempts(self, now_mock: float) -> int:
+        """Attempts due by `now_mock` and not finished (waiting, or being sent)."""
+        return self._one("SELECT COUNT(*) AS n FROM notification_attempts WHERE state IN ('scheduled', 'sending') "
+                         "AND due_at <= ?", (now_mock,))["n"]
+
+    def count_notifications(self, status: str | None = None) -> int:
+        if status:
+            return self._one("SELECT COUNT(*) AS n FROM notifications WHERE status = ?", (status,))["n"]
+        return self._one("SELECT COUNT(*) AS n FROM notifications")["n"]
+
+    def attempts_for(self, notification_ids: list[int]) -> list[sqlite3.Row]:
+        if not notification_ids:
+            return []
+        marks = ", ".join("?" for _ in notification_ids)
+        return self._all(f"SELECT * FROM notification_attempts WHERE notification_id IN ({marks}) "
+                         "ORDER BY notification_id, number", tuple(notification_ids))
 
     # -- scenarios (issue 3) ----------------------------------------------------
     def put_scenario_set(self, client_id: str, source: str, version: str, now: float) -> None:
@@ -358,9 +508,7 @@ class Store:
     # -- 3DS challenges (issue 3) -------------------------------------------------
     def get_vault_by_challenge_in(self, db: sqlite3.Connection, challenge_id: str) -> sqlite3.Row | None:
         return db.execute("SELECT * FROM vaults WHERE challenge_id = ?", (challenge_id,)).fetchone()
-
-    def get_vault_by_id_in(self, db: sqlite3.Connection, vault_id: int) -> sqlite3.Row | None:
-        return db.execute("SELECT * FROM vaults WHERE id = ?", (vault_id,)).fetchone()
+    # (get_vault_by_id_in, also used by the challenge code, is in the notify block above)
 
 
 def dumps(obj) -> str:

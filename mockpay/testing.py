@@ -678,6 +678,10 @@ class MockpayServer:
         for server in self._servers:
             server.server_close()
         self._servers, self._threads = [], []
+        services = self.app.extensions["mockpay"]
+        if services.dispatcher is not None:
+            services.dispatcher.stop()
+        services.store.close()
         if self.app is not None:
             self.app.extensions["mockpay"].store.close()
 

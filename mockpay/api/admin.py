@@ -71,8 +71,79 @@ def get_client(client_id):
     return jsonify(clients.describe(row, with_private_key=bool(row["merchant_private_key"])))
 
 
-# -- scenarios and 3DS challenges (issue 3) -------------------------------------------
+# -- notify (issue 4): the mock clock and the notification outbox ------------------------
+import math  # noqa: E402  (kept with the block it serves)
+
 from ..clock import iso  # noqa: E402
+from ..notify import STATUSES, NotFound  # noqa: E402
+
+
+def _clock_json(clock, now: float) -> dict:
+    return {"now": iso(now), "epoch": round(now, 3), "scale": clock.scale}
+
+
+@bp.get("/clock")
+def clock_show():
+    clock = services().clock
+    return jsonify(_clock_json(clock, clock.now()))
+
+
+@bp.post("/clock/advance")
+def clock_advance():
+    seconds = json_body().get("seconds")
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not math.isfinite(seconds) \
+            or seconds < 0:
+        raise AdminError(400, "BAD_REQUEST", "seconds must be a number >= 0 (the clock only moves forward)")
+    svc = services()
+    now = svc.clock.advance(seconds)
+    due = svc.store.count_due_attempts(now)
+    svc.dispatcher.wake()  # what fell due goes out now, in the background
+    return jsonify({**_clock_json(svc.clock, now), "advancedBy": seconds, "dueNotificationAttempts": due})
+
+
+def _notification_or_404(notification_id: int) -> dict:
+    try:
+        return services().notifier.get(notification_id)
+    except NotFound:
+        raise AdminError(404, "NOT_FOUND", f"no notification {notification_id}") from None
+
+
+@bp.get("/notifications")
+def list_notifications():
+    args = request.args
+    status = args.get("status") or None
+    if status is not None and status not in STATUSES:
+        raise AdminError(400, "BAD_REQUEST", f"status must be one of {', '.join(STATUSES)}")
+    try:
+        limit = int(args.get("limit", 100))
+        offset = int(args.get("offset", 0))
+    except ValueError:
+        raise AdminError(400, "BAD_REQUEST", "limit and offset must be integers") from None
+    if not 1 <= limit <= 1000 or offset < 0:
+        raise AdminError(400, "BAD_REQUEST", "limit must be 1 to 1000 and offset >= 0")
+    found = services().notifier.list(vaulting_request_id=args.get("vaultingRequestId") or None,
+                                     client_id=args.get("clientId") or None, status=status,
+                                     limit=limit, offset=offset)
+    return jsonify({"notifications": found})
+
+
+@bp.get("/notifications/<int:notification_id>")
+def get_notification(notification_id):
+    return jsonify(_notification_or_404(notification_id))
+
+
+@bp.post("/notifications/<int:notification_id>/resend")
+def resend_notification(notification_id):
+    svc = services()
+    try:
+        notification = svc.notifier.resend(notification_id)
+    except NotFound:
+        raise AdminError(404, "NOT_FOUND", f"no notification {notification_id}") from None
+    svc.dispatcher.wake()
+    return jsonify(notification), 202
+
+
+# -- scenarios and 3DS challenges (issue 3) -------------------------------------------
 
 class DetailedAdminError(AdminError):
     """An AdminError with machine-readable details (a list of problems, or the vault)."""

@@ -1,0 +1,494 @@
+"""notifyVaulting: the durable outbox of result callbacks, and the dispatcher that sends them.
+
+- When a vault becomes final (S or F), `Notifier.on_final` runs inside the very
+  transaction that made it final (`Vaulting.final_listeners`) and stores the
+  notification with its first attempt. A crash cannot separate the two.
+- Each attempt is a row. A `Dispatcher` thread in every gunicorn worker claims due
+  attempts atomically (`Store.claim_attempts`, under SQLite's write lock, with a
+  lease), sends them from a small thread pool, records the outcome, and on
+  failure schedules the next attempt `schedule[k]` seconds (mock time) after the
+  one that failed. Nothing here runs on an API request's thread but the insert.
+- An acknowledgement is HTTP 200 with JSON `result.resultStatus == "S"` and
+  `result.resultCode == "SUCCESS"`. Anything else is a failed attempt.
+- The transport (how bytes reach the merchant) is a plain callable
+  `transport(url, headers, body, timeout) -> HttpAnswer` that raises on network
+  errors; tests may swap `Notifier.transport`.
+"""
+from __future__ import annotations
+
+import atexit
+import http.client
+import json
+import logging
+import os
+import socket
+import ssl
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
+from . import signing
+from . import store as store_mod
+from .clock import iso
+from .codes import result
+
+log = logging.getLogger("mockpay.notify")
+
+KIND = "notifyVaulting"
+STATUSES = ("pending", "delivered", "given_up")
+EXCERPT_BYTES = 1024
+MAX_READ_BYTES = 64 * 1024
+# How long (wall-clock seconds, beyond the send timeout) a claim holds before another
+# dispatcher may take the attempt over: only matters when a worker died mid-send.
+LEASE_MARGIN = 60.0
+
+
+# -- transport ------------------------------------------------------------------------
+
+@dataclass
+class HttpAnswer:
+    status: int
+    body: bytes
+
+
+class DeliveryTimeout(Exception):
+    pass
+
+
+class HttpTransport:
+    """The real sender: http.client, one connection per attempt, redirects not followed.
+    `timeout` bounds every socket operation and the whole exchange."""
+
+    user_agent = "mockpay-notify/1"
+
+    def __call__(self, url: str, headers: dict[str, str], body: bytes, timeout: float) -> HttpAnswer:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"not an http(s) URL: {url[:200]!r}")
+        started = time.monotonic()
+        if parts.scheme == "https":
+            conn = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=timeout,
+                                               context=ssl.create_default_context())
+        else:
+            conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        try:
+            conn.request("POST", target, body=body, headers={**headers, "user-agent": self.user_agent})
+            response = conn.getresponse()
+            data = response.read(MAX_READ_BYTES)
+            status = response.status
+        finally:
+            conn.close()
+        if time.monotonic() - started > timeout:
+            raise DeliveryTimeout(f"no complete answer within {timeout:g}s")
+        return HttpAnswer(status, data)
+
+
+def describe_error(exc: BaseException, timeout: float) -> str:
+    if isinstance(exc, DeliveryTimeout):
+        return f"timeout: {exc}"
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        return f"timeout: no answer within {timeout:g}s"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, socket.gaierror):
+        return f"name resolution failed: {exc}"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS error: {exc}"
+    if isinstance(exc, http.client.HTTPException):
+        return f"bad HTTP answer: {type(exc).__name__} {exc}".strip()
+    return f"{type(exc).__name__}: {exc}"
+
+
+def ack_problem(status: int, data: bytes) -> str | None:
+    """None when the answer acknowledges the notification, else why it does not."""
+    if status != 200:
+        return f"HTTP {status}"
+    try:
+        parsed = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return "the answer is not JSON"
+    res = parsed.get("result") if isinstance(parsed, dict) else None
+    if not isinstance(res, dict):
+        return "the answer has no result object"
+    if res.get("resultStatus") != "S" or res.get("resultCode") != "SUCCESS":
+        return (f"result is resultStatus={res.get('resultStatus')!r}, resultCode={res.get('resultCode')!r}"
+                " (an ack needs S and SUCCESS)")
+    return None
+
+
+# -- the notification body ----------------------------------------------------------
+
+def notification_body(vault) -> dict:
+    """notifyVaulting for a final vault: result, vaultingRequestId, paymentMethodDetail
+    (as inquireVaulting reports it), vaultingCreateTime, metadata."""
+    if vault["status"] == "SUCCESS":
+        res = result("SUCCESS")
+    elif vault["result_status"] == "F":
+        res = result(vault["result_code"], vault["result_message"], status="F")
+    else:  # a challenge that failed or expired on a row still marked U
+        res = result("VERIFICATION_FAIL", vault["vaulting_result_message"], status="F")
+    body: dict[str, Any] = {"result": res, "vaultingRequestId": vault["vaulting_request_id"]}
+    if vault["status"] == "SUCCESS" and vault["payment_method_detail"]:
+        body["paymentMethodDetail"] = json.loads(vault["payment_method_detail"])
+    body["vaultingCreateTime"] = iso(vault["created_at"])
+    if vault["metadata"]:
+        body["metadata"] = vault["metadata"]
+    return body
+
+
+def notification_path(url: str) -> str:
+    """The path that is signed: the notification URL's path alone (no query)."""
+    return urlsplit(url).path or "/"
+
+
+# -- the outbox -----------------------------------------------------------------------
+
+class NotFound(LookupError):
+    pass
+
+
+class Notifier:
+    def __init__(self, store, clock, keyring, config, transport: Callable | None = None):
+        self.store = store
+        self.clock = clock
+        self.keyring = keyring
+        self.config = config
+        self.transport = transport or HttpTransport()
+        self._local = threading.local()
+
+    # -- enqueue (inside the vault's transaction) ----------------------------------
+    def on_final(self, db, vault) -> int | None:
+        """The Vaulting.final_listeners hook: store the notification and its first
+        attempt in the caller's transaction. Returns the notification id (None: no URL)."""
+        row = vault
+        vault_id = _get(vault, "id")
+        if vault_id is not None:
+            fresh = self.store.get_vault_by_id_in(db, vault_id)
+            if fresh is not None:
+                row = fresh
+        url = _get(row, "notification_url")
+        if not url:
+            return None
+        schedule = list(self.config.notify_schedule) or [0]
+        if self.config.notify_once:
+            schedule = schedule[:1]
+        now = self.clock.now()
+        nid = self.store.insert_notification(db, {
+            "kind": KIND,
+            "client_id": row["client_id"],
+            "vaulting_request_id": row["vaulting_request_id"],
+            "vault_id": vault_id,
+            "url": url,
+            "body": store_mod.dumps(notification_body(row)),
+            "status": "pending",
+            "schedule": json.dumps(schedule),
+            "max_attempts": len(schedule),
+            "created_at": now,
+            "updated_at": now,
+        })
+        self.store.insert_attempt(db, nid, now + self.config.notify_delay + schedule[0], schedule_index=1)
+        self._local.enqueued = True
+        return nid
+
+    def take_enqueued_flag(self) -> bool:
+        """True once after this thread enqueued something (to wake the dispatcher after commit)."""
+        flag = getattr(self._local, "enqueued", False)
+        self._local.enqueued = False
+        return flag
+
+    def resend(self, notification_id: int) -> dict:
+        """Send the notification once more, now, outside the schedule."""
+        with self.store.tx() as db:
+            n = self.store.get_notification_in(db, notification_id)
+            if n is None:
+                raise NotFound(f"no notification {notification_id}")
+            self.store.insert_attempt(db, notification_id, self.clock.now(), schedule_index=None)
+            self.store.update_notification(db, notification_id, {"updated_at": self.clock.now()})
+        return self.get(notification_id)
+
+    # -- sending ------------------------------------------------------------------
+    @property
+    def lease(self) -> float:
+        return self.config.notify_timeout + LEASE_MARGIN
+
+    def claim(self, owner: str, limit: int) -> list:
+        now_mock, now_real = self.clock.now(), time.time()
+        if limit <= 0 or not self.store.any_claimable(now_mock, now_real):
+            return []
+        return self.store.claim_attempts(owner, now_mock, now_real, now_real + self.lease, limit)
+
+    def headers_for(self, client_id: str, url: str, request_time: str, body: bytes) -> dict[str, str]:
+        value = signing.sign(self.keyring.private_key, "POST", notification_path(url), client_id, request_time, body)
+        return {
+            "content-type": "application/json; charset=UTF-8",
+            "client-id": client_id,
+            "request-time": request_time,
+            "signature": signing.signature_header(value),
+        }
+
+    def deliver(self, attempt, owner: str) -> str:
+        """Send one claimed attempt and record what happened. Returns the attempt's
+        final state (acked | failed), or 'lost' when the claim had been taken over."""
+        sent_at = self.clock.now()
+        request_time = iso(sent_at)
+        body = attempt["body"].encode("utf-8")
+        timeout = self.config.notify_timeout
+        headers = self.headers_for(attempt["client_id"], attempt["url"], request_time, body)
+        status, data, error = None, b"", None
+        started = time.perf_counter()
+        try:
+            answer = self.transport(attempt["url"], headers, body, timeout)
+            status, data = answer.status, answer.body or b""
+            error = ack_problem(status, data)
+        except Exception as exc:  # noqa: BLE001 - every failure is an outcome to record
+            error = describe_error(exc, timeout)
+        latency_ms = (time.perf_counter() - started) * 1000
+        acked = error is None
+        state = "acked" if acked else "failed"
+        recorded = self._record(attempt, owner, {
+            "state": state,
+            "sent_at": sent_at,
+            "request_time": request_time,
+            "http_status": status,
+            "error": error,
+            "latency_ms": round(latency_ms, 3),
+            "response_excerpt": data[:EXCERPT_BYTES].decode("utf-8", "replace") if data else None,
+        })
+        log.info("%s #%s attempt %s to %s: %s (%.1f ms)", KIND, attempt["notification_id"], attempt["number"],
+                 attempt["url"][:200], "acknowledged" if acked else error, latency_ms)
+        return state if recorded else "lost"
+
+    def _record(self, attempt, owner: str, fields: dict) -> bool:
+        nid = attempt["notification_id"]
+        with self.store.tx() as db:
+            if not self.store.complete_attempt(db, attempt["id"], owner, fields):
+                log.warning("%s #%s attempt %s: claim lost (lease expired); outcome dropped",
+                            KIND, nid, attempt["number"])
+                return False
+            n = self.store.get_notification_in(db, nid)
+            now = self.clock.now()
+            changes: dict[str, Any] = {"updated_at": now}
+            if fields["state"] == "acked":
+                if n["status"] != "delivered":
+                    changes.update(status="delivered", delivered_at=fields["sent_at"])
+                self.store.cancel_scheduled_attempts(db, nid)
+            else:
+                index = attempt["schedule_index"]
+                schedule = json.loads(n["schedule"])
+                if index is not None and index < n["max_attempts"] and n["status"] == "pending":
+                    self.store.insert_attempt(db, nid, fields["sent_at"] + schedule[index], schedule_index=index + 1)
+                elif n["status"] == "pending" and self.store.open_attempts_in(db, nid) == 0:
+                    changes["status"] = "given_up"
+            self.store.update_notification(db, nid, changes)
+        return True
+
+    # -- inspection ------------------------------------------------------------------
+    def list(self, vaulting_request_id: str | None = None, client_id: str | None = None,
+             status: str | None = None, limit: int = 100, offset: int = 0) -> list[dict]:
+        with self.store.snapshot():  # the notifications and their attempts as of one moment
+            rows = self.store.list_notifications(vaulting_request_id, client_id, status, limit, offset)
+            return self._describe(rows)
+
+    def get(self, notification_id: int) -> dict:
+        with self.store.snapshot():
+            row = self.store.get_notification(notification_id)
+            if row is None:
+                raise NotFound(f"no notification {notification_id}")
+            return self._describe([row])[0]
+
+    def _describe(self, rows) -> list[dict]:
+        attempts: dict[int, list] = {}
+        for a in self.store.attempts_for([r["id"] for r in rows]):
+            attempts.setdefault(a["notification_id"], []).append(a)
+        out = []
+        for r in rows:
+            mine = attempts.get(r["id"], [])
+            upcoming = [a["due_at"] for a in mine if a["state"] == "scheduled"]
+            out.append({
+                "id": r["id"],
+                "type": r["kind"],
+                "clientId": r["client_id"],
+                "vaultingRequestId": r["vaulting_request_id"],
+                "url": r["url"],
+                "status": r["status"],
+                "createdAt": iso(r["created_at"]),
+                "deliveredAt": iso(r["delivered_at"]) if r["delivered_at"] is not None else None,
+                "nextAttemptAt": iso(min(upcoming)) if upcoming else None,
+                "maxAttempts": r["max_attempts"],
+                "body": json.loads(r["body"]),
+                "attempts": [_describe_attempt(a) for a in mine],
+            })
+        return out
+
+
+def _describe_attempt(a) -> dict:
+    owner = a["claimed_by"] or ""
+    return {
+        "number": a["number"],
+        "scheduleIndex": a["schedule_index"],
+        "manual": a["schedule_index"] is None,
+        "state": a["state"],
+        "scheduledAt": iso(a["due_at"]),
+        "sentAt": iso(a["sent_at"]) if a["sent_at"] is not None else None,
+        "requestTime": a["request_time"],
+        "httpStatus": a["http_status"],
+        "error": a["error"],
+        "latencyMs": a["latency_ms"],
+        "response": a["response_excerpt"],
+        "workerPid": int(owner.split(":", 1)[0]) if owner[:1].isdigit() else None,
+    }
+
+
+def _get(row, key: str):
+    try:
+        return row[key]
+    except (KeyError, IndexError):
+        return None
+
+
+# -- the dispatcher ------------------------------------------------------------------
+
+class Dispatcher:
+    """A background thread (one per process) that runs periodic tasks and sends due
+    notification attempts from a small pool. `run_once()` does one synchronous pass
+    (what unit tests and CLI-less tools use)."""
+
+    def __init__(self, notifier: Notifier, config):
+        self.notifier = notifier
+        self.interval = max(0.01, float(config.dispatch_interval))
+        self.concurrency = max(1, int(config.notify_concurrency))
+        self._tasks: list[Callable[[], Any]] = []
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._inflight = 0
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._owner: tuple[int, str] | None = None
+
+    @property
+    def owner(self) -> str:
+        """Who claims: unique per process (and per dispatcher), recomputed after a fork."""
+        if self._owner is None or self._owner[0] != os.getpid():
+            self._owner = (os.getpid(), f"{os.getpid()}:{uuid.uuid4().hex[:12]}")
+        return self._owner[1]
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def add_task(self, fn: Callable[[], Any]) -> None:
+        """Run `fn()` on every tick of the dispatcher (and in run_once); its errors are logged."""
+        self._tasks.append(fn)
+
+    def wake(self) -> None:
+        """Run a pass now instead of at the next tick (after a clock advance, a resend, a new notification)."""
+        self._wake.set()
+
+    # -- synchronous -------------------------------------------------------------------
+    def run_tasks(self) -> None:
+        for task in list(self._tasks):
+            try:
+                task()
+            except Exception:  # noqa: BLE001 - a failing task must not stop the dispatcher
+                log.exception("dispatcher task %r failed", task)
+
+    def run_once(self) -> int:
+        """Run the tasks, then send every attempt that is due, inline. Returns how many were sent."""
+        self.run_tasks()
+        sent = 0
+        while True:
+            claimed = self.notifier.claim(self.owner, self.concurrency)
+            if not claimed:
+                return sent
+            for attempt in claimed:
+                self.notifier.deliver(attempt, self.owner)
+                sent += 1
+
+    # -- background ------------------------------------------------------------------
+    def start(self) -> "Dispatcher":
+        if self.running:
+            return self
+        self._stop.clear()
+        self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="mockpay-notify")
+        self._thread = threading.Thread(target=self._loop, name="mockpay-dispatcher", daemon=True)
+        self._thread.start()
+        atexit.register(self.stop)
+        return self
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop claiming; wait (up to the send timeout) for sends in flight to be recorded."""
+        if self._thread is None:
+            return
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=5)
+        wait = self.notifier.config.notify_timeout + 1 if timeout is None else timeout
+        with self._idle:
+            self._idle.wait_for(lambda: self._inflight == 0, timeout=wait)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+        self._thread = None
+        try:
+            atexit.unregister(self.stop)
+        except Exception:  # noqa: BLE001
+            pass
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.clear()
+            more = False
+            try:
+                self.run_tasks()
+                more = self._dispatch()
+            except Exception:  # noqa: BLE001 - e.g. a locked database: try again next tick
+                log.exception("dispatcher pass failed")
+            if not more:
+                self._wake.wait(self.interval)
+
+    def _dispatch(self) -> bool:
+        """Claim as many due attempts as there are free senders; True if there may be more."""
+        with self._lock:
+            free = self.concurrency - self._inflight
+        if free <= 0 or self._stop.is_set():
+            return False
+        claimed = self.notifier.claim(self.owner, free)
+        with self._lock:
+            self._inflight += len(claimed)
+        for attempt in claimed:
+            self._pool.submit(self._send, attempt)
+        return len(claimed) == free
+
+    def _send(self, attempt) -> None:
+        try:
+            self.notifier.deliver(attempt, self.owner)
+        except Exception:  # noqa: BLE001 - the claim's lease lets another pass retry it
+            log.exception("%s #%s: recording attempt %s failed", KIND, attempt["notification_id"], attempt["number"])
+        finally:
+            with self._idle:
+                self._inflight -= 1
+                self._idle.notify_all()
+            self._wake.set()
+
+
+def init_app(app, notifier: Notifier, dispatcher: Dispatcher) -> None:
+    """Wake the dispatcher after a request that enqueued a notification (its
+    transaction has committed by then), and start it when configured."""
+
+    @app.teardown_request
+    def _wake_after_enqueue(exc):
+        if notifier.take_enqueued_flag():
+            dispatcher.wake()
+
+    if notifier.config.dispatcher:
+        dispatcher.start()
+
+
+__all__ = ["Dispatcher", "HttpAnswer", "HttpTransport", "Notifier", "NotFound", "ack_problem",
+           "notification_body", "notification_path", "init_app", "KIND", "STATUSES"]
