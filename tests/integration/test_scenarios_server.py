@@ -114,3 +114,50 @@ def test_inquire_reports_a_challenge_completed_through_the_admin_api(http_server
     state = merchant.call(INQUIRE, {"vaultingRequestId": request_id})
     assert (state["vaultingStatus"], state["vaultingResultCode"]) == ("FAIL", "USER_PAYMENT_VERIFICATION_FAILED")
     assert state["vaultingResultMessage"] == "The buyer cancelled the 3DS verification."
+
+
+# -- a finished 3DS challenge sends notifyVaulting (the outbox hooks Vaulting._finalised) ----------
+
+@pytest.fixture
+def receiver(httpserver, example_server):
+    import re
+
+    from tests.webhook import Receiver
+    merchant = register(example_server, "SANDBOX_3DS_NOTIFY")
+    receiver = Receiver(merchant.client["alipayPublicKey"])
+    httpserver.expect_request(re.compile("^/notify"), method="POST").respond_with_handler(receiver.handle)
+    receiver.merchant = merchant
+    receiver.url = httpserver.url_for("/notify")
+    return receiver
+
+
+def challenge_vault(receiver, card: str = "4000000201000009") -> tuple[str, dict]:
+    request_id = "3ds-notify-" + uuid.uuid4().hex[:10]
+    body = vault_body(request_id, card)
+    body["vaultingNotificationUrl"] = receiver.url
+    answer = receiver.merchant.call(VAULT, body)
+    assert answer["result"]["resultCode"] == "VERIFICATION_IN_PROCESS"
+    return request_id, answer
+
+
+@pytest.mark.parametrize("action, result", [("authenticate", "S"), ("fail", "F")])
+def test_completing_the_challenge_page_sends_the_notification(example_server, receiver, action, result):
+    request_id, answer = challenge_vault(receiver)
+    page = requests.post(answer["normalUrl"], data={"action": action}, allow_redirects=False, timeout=10)
+    assert page.status_code == 303
+    [call] = receiver.wait_calls(request_id, 1)
+    assert call.verified, call.verify_error
+    assert call.body["result"]["resultStatus"] == result
+    assert call.body["vaultingRequestId"] == request_id
+    assert ("paymentMethodDetail" in call.body) is (result == "S")
+
+
+def test_an_expired_challenge_sends_a_failure_notification(example_server, receiver):
+    request_id, _ = challenge_vault(receiver, "4000000506000001")  # expire -> VERIFY_TIMES_EXCEED_LIMIT
+    advanced = requests.post(example_server.base_url + "/_mockpay/clock/advance", json={"seconds": 15 * 60 + 1},
+                             timeout=10)
+    assert advanced.status_code == 200, advanced.text
+    state = receiver.merchant.call(INQUIRE, {"vaultingRequestId": request_id})  # noticed lazily
+    assert (state["vaultingStatus"], state["vaultingResultCode"]) == ("FAIL", "VERIFY_TIMES_EXCEED_LIMIT")
+    [call] = receiver.wait_calls(request_id, 1)
+    assert call.verified and call.body["result"]["resultStatus"] == "F"
