@@ -64,6 +64,15 @@ API_CODES: dict[str, frozenset[str]] = {
 }
 
 
+# resultMessage is documented as at most 256 characters. Messages may quote what the
+# client sent (a field name, a client id, a path), so every message is held to that.
+MESSAGE_MAX = 256
+
+
+def fit_message(message: str) -> str:
+    return message if len(message) <= MESSAGE_MAX else message[:MESSAGE_MAX - 3] + "..."
+
+
 def status_of(code: str) -> str:
     return RESULT_CODES[code][0]
 
@@ -74,7 +83,7 @@ class AmsError(Exception):
     def __init__(self, code: str, message: str | None = None, status: str | None = None):
         self.code = code
         self.status = status or RESULT_CODES[code][0]
-        self.message = message or RESULT_CODES[code][1]
+        self.message = fit_message(message or RESULT_CODES[code][1])
         super().__init__(f"{self.code}: {self.message}")
 
     def result(self) -> dict[str, str]:
@@ -83,4 +92,4 @@ class AmsError(Exception):
 
 def result(code: str, message: str | None = None, status: str | None = None) -> dict[str, str]:
     status_, default = RESULT_CODES.get(code, ("F", code))
-    return {"resultStatus": status or status_, "resultCode": code, "resultMessage": message or default}
+    return {"resultStatus": status or status_, "resultCode": code, "resultMessage": fit_message(message or default)}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError
 
-from ..codes import AmsError
+from ..codes import MESSAGE_MAX, AmsError
 
 
 def _flatten(errors, prefix: str = "") -> list[tuple[str, str]]:
@@ -39,7 +39,16 @@ def describe(errors) -> str:
         return "illegal parameters"
     text = parts[0]
     if len(parts) > 1:
-        text += f" (and {len(parts) - 1} more: " + "; ".join(parts[1:4]) + ")"
+        # as many of the others as fit in a resultMessage (at most 256 characters)
+        shown: list[str] = []
+        for part in parts[1:4]:
+            candidate = f"{text} (and {len(parts) - 1} more: " + "; ".join(shown + [part]) + ")"
+            if len(candidate) > MESSAGE_MAX:
+                break
+            shown.append(part)
+        more = f" (and {len(parts) - 1} more" + (": " + "; ".join(shown) if shown else "") + ")"
+        if len(text) + len(more) <= MESSAGE_MAX:
+            text += more
     return text
 
 

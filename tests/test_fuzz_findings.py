@@ -1,0 +1,35 @@
+"""What the schemathesis run (tests/integration/test_fuzz.py) found, pinned down as
+unit tests of the views: each of these answered a 500 or broke the document before."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mockpay.codes import MESSAGE_MAX
+from tests.support import sdk_body, signed_headers, vault_body
+
+VAULT = "/ams/api/v1/vaults/vaultPaymentMethod"
+
+
+def test_a_result_message_listing_many_problems_fits_in_256_characters(ams):
+    body = vault_body("many-1")
+    body["paymentMethodDetail"]["card"]["billingAddress"] = {
+        name: "bad\x01value" for name in ("state", "city", "address1", "address2", "zipCode")}
+    result = ams.call(VAULT, body)["result"]
+    assert result["resultCode"] == "PARAM_ILLEGAL"
+    assert len(result["resultMessage"]) <= MESSAGE_MAX
+    assert result["resultMessage"].startswith("paymentMethodDetail.card.billingAddress.")
+    assert "(and 4 more" in result["resultMessage"]
+
+
+def test_a_message_quoting_a_long_client_id_is_cut_to_256_characters(ams):
+    text = sdk_body(vault_body())
+    headers = signed_headers("C" * 64, ams.merchant["private_key"], VAULT, text)
+    result = json.loads(ams.http.post(VAULT, data=text, headers=headers).data)["result"]
+    assert result["resultCode"] == "INVALID_CLIENT"
+    long_key = "k" * 400
+    raw = '{"%s": 1, "%s": 2}' % (long_key, long_key)
+    dup = ams.call(VAULT, None, raw=raw)["result"]
+    assert dup["resultCode"] == "PARAM_ILLEGAL" and len(dup["resultMessage"]) == MESSAGE_MAX
+    assert dup["resultMessage"].startswith("kkkk") and dup["resultMessage"].endswith("...")
