@@ -33,3 +33,9 @@ def test_a_message_quoting_a_long_client_id_is_cut_to_256_characters(ams):
     dup = ams.call(VAULT, None, raw=raw)["result"]
     assert dup["resultCode"] == "PARAM_ILLEGAL" and len(dup["resultMessage"]) == MESSAGE_MAX
     assert dup["resultMessage"].startswith("kkkk") and dup["resultMessage"].endswith("...")
+
+
+def test_admin_errors_from_routing_are_json(app):
+    response = app.test_client().get("/_mockpay/no-such-thing")
+    assert response.status_code == 404
+    assert response.get_json()["error"]["code"] == "NOT_FOUND"
