@@ -35,7 +35,14 @@ def test_a_message_quoting_a_long_client_id_is_cut_to_256_characters(ams):
     assert dup["resultMessage"].startswith("kkkk") and dup["resultMessage"].endswith("...")
 
 
-def test_admin_errors_from_routing_are_json(app):
-    response = app.test_client().get("/_mockpay/no-such-thing")
+@pytest.mark.parametrize("path", ["/_mockpay/notifications/9223372036854775808",
+                                  "/_mockpay/notifications/-1", "/_mockpay/no-such-thing"])
+def test_admin_ids_out_of_range_and_unknown_paths_are_json_404(app, path):
+    response = app.test_client().get(path)
     assert response.status_code == 404
     assert response.get_json()["error"]["code"] == "NOT_FOUND"
+
+
+def test_resend_of_an_id_beyond_64_bits_is_404(app):
+    response = app.test_client().post("/_mockpay/notifications/9223372036854775808/resend")
+    assert response.status_code == 404 and response.get_json()["error"]["code"] == "NOT_FOUND"

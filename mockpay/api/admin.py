@@ -127,12 +127,16 @@ def list_notifications():
     return jsonify({"notifications": found})
 
 
-@bp.get("/notifications/<int:notification_id>")
+# ids beyond SQLite's 64-bit integers are no notification (404), not an OverflowError
+NOTIFICATION_ID = "<int(max=9223372036854775807):notification_id>"
+
+
+@bp.get(f"/notifications/{NOTIFICATION_ID}")
 def get_notification(notification_id):
     return jsonify(_notification_or_404(notification_id))
 
 
-@bp.post("/notifications/<int:notification_id>/resend")
+@bp.post(f"/notifications/{NOTIFICATION_ID}/resend")
 def resend_notification(notification_id):
     svc = services()
     try:
