@@ -46,3 +46,16 @@ def test_admin_ids_out_of_range_and_unknown_paths_are_json_404(app, path):
 def test_resend_of_an_id_beyond_64_bits_is_404(app):
     response = app.test_client().post("/_mockpay/notifications/9223372036854775808/resend")
     assert response.status_code == 404 and response.get_json()["error"]["code"] == "NOT_FOUND"
+
+
+@pytest.mark.parametrize("path,body,field", [
+    ("/_mockpay/clients", {"clientId": "OK_ID", "publicKey": ["not", "a", "key"]}, "publicKey"),
+    ("/_mockpay/scenarios/reset", {"clientId": []}, "clientId"),
+    ("/_mockpay/vaults/v-1/complete", {"outcome": "success", "clientId": {"a": 1}}, "clientId"),
+    ("/_mockpay/vaults/v-1/complete", {"outcome": "success", "otp": 123456}, "otp"),
+])
+def test_admin_fields_of_the_wrong_type_are_400_naming_the_field(app, path, body, field):
+    response = app.test_client().post(path, json=body)
+    assert response.status_code == 400, response.data
+    error = response.get_json()["error"]
+    assert error["code"] == "BAD_REQUEST" and error["message"].startswith(field)

@@ -30,6 +30,14 @@ def json_body() -> dict:
     return data
 
 
+def optional_string(data: dict, name: str) -> str | None:
+    """data[name] when it is a string, None when absent or null; 400 otherwise."""
+    value = data.get(name)
+    if value is not None and not isinstance(value, str):
+        raise AdminError(400, "BAD_REQUEST", f"{name} must be a string")
+    return value
+
+
 @bp.get("/health")
 @openapi.doc(response=admin_schemas.HealthSchema)
 def health():
@@ -44,7 +52,7 @@ def health():
 def add_client():
     """Register a merchant client (or replace its key); without publicKey, mockpay generates the key pair."""
     data = json_body()
-    public_key = data.get("publicKey")
+    public_key = optional_string(data, "publicKey")
     try:
         client = services().clients.add(data.get("clientId"), public_key=public_key, generate=public_key is None)
     except ClientError as exc:
@@ -176,7 +184,7 @@ def scenario_catalogue():
 def scenario_reset():
     """Restart sequences: {"clientId": ...} for one client, {} for all."""
     data = request.get_json(silent=True) or {}
-    client_id = data.get("clientId") if isinstance(data, dict) else None
+    client_id = optional_string(data, "clientId") if isinstance(data, dict) else None
     return jsonify({"reset": services().scenarios.reset_state(client_id)})
 
 
@@ -235,7 +243,8 @@ def complete_vault_challenge(vaulting_request_id):
     outcome = data.get("outcome")
     if outcome not in COMPLETE_ACTIONS:
         raise AdminError(400, "BAD_REQUEST", 'outcome must be "success", "fail" or "cancel"')
-    client_id = data.get("clientId")
+    client_id = optional_string(data, "clientId")
+    optional_string(data, "otp")
     svc = services()
     svc.vaulting.expire_challenges()
     vaults = [v for v in svc.store.find_vaults(vaulting_request_id) if client_id in (None, v["client_id"])]
