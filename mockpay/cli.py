@@ -280,7 +280,10 @@ def clock_show(ctx, as_json):
 def clock_advance(ctx, seconds, as_json):
     """Move the mock clock SECONDS forward; what falls due is sent by the running server."""
     svc = _services(ctx)
-    now = svc.clock.advance(seconds)
+    try:
+        now = svc.clock.advance(seconds)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
     out = {**_clock_out(svc.clock, now), "advancedBy": seconds,
            "dueNotificationAttempts": svc.store.count_due_attempts(now)}
     if as_json:

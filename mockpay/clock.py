@@ -11,6 +11,11 @@ import datetime as dt
 import time
 
 
+# The mock clock stays where ISO 8601 to the second (and Python's datetime) can write
+# it: it may be advanced up to, not past, 9000-01-01T00:00:00Z.
+LATEST = 221845392000.0
+
+
 def iso(epoch: float) -> str:
     """ISO 8601 to the second, with offset: 2026-11-22T10:15:00+00:00."""
     return dt.datetime.fromtimestamp(int(epoch), tz=dt.timezone.utc).isoformat()
@@ -36,6 +41,7 @@ class Clock:
         return self._store.clock_state()[2]
 
     def advance(self, seconds: float) -> float:
-        if seconds < 0:
+        """Move the clock forward; ValueError for a negative step or one past LATEST."""
+        if not seconds >= 0:
             raise ValueError("the clock only moves forward")
-        return self._store.clock_reanchor(advance_by=seconds)
+        return self._store.clock_reanchor(advance_by=seconds, latest=LATEST)

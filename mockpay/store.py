@@ -238,14 +238,19 @@ class Store:
             row = self._one("SELECT anchor_real, anchor_mock, scale FROM clock WHERE id = 1")
         return row["anchor_real"], row["anchor_mock"], row["scale"]
 
-    def clock_reanchor(self, advance_by: float = 0.0, scale: float | None = None) -> float:
+    def clock_reanchor(self, advance_by: float = 0.0, scale: float | None = None,
+                       latest: float | None = None) -> float:
         """Atomically re-anchor the mock clock at its current time plus `advance_by`,
-        optionally with a new scale. Returns the new mock time."""
+        optionally with a new scale. Returns the new mock time. ValueError (and nothing
+        changes) if that would put the clock past `latest`."""
         self.clock_state()
         with self.tx() as db:
             row = db.execute("SELECT anchor_real, anchor_mock, scale FROM clock WHERE id = 1").fetchone()
             real = _now_real()
             mock = row["anchor_mock"] + (real - row["anchor_real"]) * row["scale"] + advance_by
+            if latest is not None and not mock <= latest:
+                raise ValueError(f"the mock clock cannot be advanced by {advance_by:g} s: "
+                                 f"it would pass epoch {latest:.0f}")
             db.execute("UPDATE clock SET anchor_real = ?, anchor_mock = ?, scale = ? WHERE id = 1",
                        (real, mock, row["scale"] if scale is None else scale))
         return mock

@@ -59,3 +59,23 @@ def test_admin_fields_of_the_wrong_type_are_400_naming_the_field(app, path, body
     assert response.status_code == 400, response.data
     error = response.get_json()["error"]
     assert error["code"] == "BAD_REQUEST" and error["message"].startswith(field)
+
+
+def test_the_clock_cannot_be_advanced_past_the_year_9000(app, services):
+    http = app.test_client()
+    before = http.get("/_mockpay/clock").get_json()["epoch"]
+    refused = http.post("/_mockpay/clock/advance", json={"seconds": 1e300})
+    assert refused.status_code == 400 and "cannot be advanced" in refused.get_json()["error"]["message"]
+    after = http.get("/_mockpay/clock").get_json()
+    assert after["epoch"] - before < 60, "a refused advance moves nothing"
+    assert http.post("/_mockpay/clock/advance", json={"seconds": 86400}).status_code == 200
+    with pytest.raises(ValueError):
+        services.clock.advance(float("nan"))
+
+
+def test_cli_refuses_to_advance_the_clock_past_the_year_9000(tmp_path):
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-m", "mockpay.cli", "--data-dir", str(tmp_path / "d"), "clock",
+                          "advance", "1e300"], capture_output=True, text=True)
+    assert out.returncode == 1 and "cannot be advanced" in out.stderr and "Traceback" not in out.stderr
