@@ -92,12 +92,15 @@ def _clock_json(clock, now: float) -> dict:
 
 @bp.get("/clock")
 def clock_show():
+    """The mock clock: now, as ISO 8601 and epoch seconds, and its scale."""
     clock = services().clock
     return jsonify(_clock_json(clock, clock.now()))
 
 
 @bp.post("/clock/advance")
+@openapi.doc(request=admin_schemas.ClockAdvanceSchema)
 def clock_advance():
+    """Move the mock clock forward (every worker sees it); what falls due is sent at once."""
     seconds = json_body().get("seconds")
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not math.isfinite(seconds) \
             or seconds < 0:
@@ -120,7 +123,9 @@ def _notification_or_404(notification_id: int) -> dict:
 
 
 @bp.get("/notifications")
+@openapi.doc(query=admin_schemas.NotificationsQuerySchema)
 def list_notifications():
+    """notifyVaulting messages, newest first, each with its attempts."""
     args = request.args
     status = args.get("status") or None
     if status is not None and status not in STATUSES:
@@ -144,11 +149,14 @@ NOTIFICATION_ID = "<int(max=9223372036854775807):notification_id>"
 
 @bp.get(f"/notifications/{NOTIFICATION_ID}")
 def get_notification(notification_id):
+    """One notification and its attempts."""
     return jsonify(_notification_or_404(notification_id))
 
 
 @bp.post(f"/notifications/{NOTIFICATION_ID}/resend")
+@openapi.doc(status=202)
 def resend_notification(notification_id):
+    """Send a notification once more, now, outside its schedule."""
     svc = services()
     try:
         notification = svc.notifier.resend(notification_id)
@@ -184,6 +192,7 @@ def scenario_catalogue():
 
 
 @bp.post("/scenarios/reset")
+@openapi.doc(request=admin_schemas.ScenarioResetSchema)
 def scenario_reset():
     """Restart sequences: {"clientId": ...} for one client, {} for all."""
     data = request.get_json(silent=True) or {}
@@ -197,6 +206,7 @@ def _known_client(client_id: str) -> None:
 
 
 @bp.put("/clients/<client_id>/scenarios")
+@openapi.doc(request=admin_schemas.ScenarioFileSchema)
 def put_client_scenarios(client_id):
     """Load a rule set (the YAML of a scenario file, or the same as JSON) for this client id only."""
     from ..scenarios import ScenarioError
@@ -237,6 +247,7 @@ COMPLETE_ACTIONS = {"success": "authenticate", "fail": "fail", "cancel": "cancel
 
 
 @bp.post("/vaults/<vaulting_request_id>/complete")
+@openapi.doc(request=admin_schemas.CompleteChallengeSchema)
 def complete_vault_challenge(vaulting_request_id):
     """Finish an open 3DS challenge without a browser:
     {"outcome": "success" | "fail" | "cancel", "clientId": optional, "otp": optional}."""

@@ -10,6 +10,8 @@ from marshmallow import Schema, fields
 class AdminErrorDetailSchema(Schema):
     code = fields.String(required=True, metadata={"description": "BAD_REQUEST, NOT_FOUND, ..."})
     message = fields.String(required=True)
+    details = fields.Raw(metadata={"description": "some errors add details: the list of problems in a "
+                                                  "scenario file, or the vault a challenge belongs to"})
 
 
 class AdminErrorSchema(Schema):
@@ -43,3 +45,36 @@ class ClientSchema(Schema):
 
 class ClientListSchema(Schema):
     clients = fields.List(fields.Nested(ClientSchema), required=True)
+
+
+# -- proof (issue 7): the bodies and queries of the clock, notification and scenario
+# endpoints, documented so that the OpenAPI document (and the fuzzer that reads it,
+# tests/integration/test_fuzz.py) covers what these endpoints accept --------------------
+
+class ClockAdvanceSchema(Schema):
+    seconds = fields.Float(required=True, metadata={
+        "minimum": 0, "description": "how far to move the mock clock forward (it never moves back)"})
+
+
+class NotificationsQuerySchema(Schema):
+    status = fields.String(metadata={"enum": ["pending", "delivered", "given_up"]})
+    vaultingRequestId = fields.String()
+    clientId = fields.String()
+    limit = fields.Integer(metadata={"minimum": 1, "maximum": 1000, "description": "default 100"})
+    offset = fields.Integer(metadata={"minimum": 0, "description": "default 0"})
+
+
+class ScenarioResetSchema(Schema):
+    clientId = fields.String(metadata={"description": "restart this client's sequences only; omit for all"})
+
+
+class ScenarioFileSchema(Schema):
+    """A scenario file: the YAML text of one, or the same as JSON."""
+    rules = fields.List(fields.Dict(), metadata={"description": "tried in order; the first match wins"})
+    default = fields.Dict(metadata={"description": "the outcome when no rule matches"})
+
+
+class CompleteChallengeSchema(Schema):
+    outcome = fields.String(required=True, metadata={"enum": ["success", "fail", "cancel"]})
+    clientId = fields.String(metadata={"description": "needed when several clients used the vaultingRequestId"})
+    otp = fields.String(metadata={"description": "the one-time code the scenario set, checked when given"})
