@@ -11,28 +11,12 @@ import pytest
 
 from mockpay.clock import iso
 from mockpay.scenarios import Outcome
-from tests.support import MC_OK, VISA_OK, vault_body
+from tests.support import MC_OK, VISA_OK, cache_body, vault_body
 
 PREFIXES = ["/ams/api/v1", "/ams/sandbox/api/v1", "/v1"]
 CACHE = "/ams/api/v1/paymentMethods/cacheCard"
 VAULT = "/ams/api/v1/vaults/vaultPaymentMethod"
 INQUIRE = "/ams/api/v1/vaults/inquireVaulting"
-
-
-def cache_body(card_no: str = VISA_OK, **card_overrides) -> dict:
-    card = {
-        "cardNo": card_no,
-        "brand": "VISA",
-        "securityCode": "444",
-        "expiryYear": "2030",
-        "expiryMonth": "07",
-        "instUserName": {"firstName": "Ada", "lastName": "Lovelace"},
-        "billingAddress": {"region": "CN", "state": "Zhejiang", "city": "Hangzhou", "zipCode": "3100000",
-                           "address1": "1 West Lake Road", "address2": "Floor 2"},
-    }
-    card.update(card_overrides)
-    return {"paymentMethodDetail": {"paymentMethodDetailType": "card",
-                                    "card": {k: v for k, v in card.items() if v is not None}}}
 
 
 def token_vault_body(request_id: str, token: str, **card) -> dict:

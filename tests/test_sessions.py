@@ -13,25 +13,12 @@ import pytest
 
 from mockpay.clock import iso
 from mockpay.scenarios import Outcome
-from tests.support import VISA_OK, vault_body
+from tests.support import VISA_OK, session_body, vault_body
 
 PREFIXES = ["/ams/api/v1", "/ams/sandbox/api/v1", "/v1"]
 CREATE = "/ams/api/v1/vaults/createVaultingSession"
 INQUIRE = "/ams/api/v1/vaults/inquireVaulting"
 BAD_LUHN = "4054695723100769"
-
-
-def session_body(request_id: str = "vs-1", **overrides) -> dict:
-    body = {
-        "paymentMethodType": "CARD",
-        "vaultingRequestId": request_id,
-        "vaultingNotificationUrl": "https://merchant.example/notify",
-        "redirectUrl": "https://merchant.example/return",
-        "merchantRegion": "US",
-        "is3DSAuthentication": "false",
-    }
-    body.update(overrides)
-    return {k: v for k, v in body.items() if v is not None}
 
 
 def page_path(answer: dict) -> str:
