@@ -60,11 +60,14 @@ def mask_6_4(number: str) -> str:
     return number[:6] + "*" * (len(number) - 10) + number[-4:]
 
 
-_DIGIT_RUN = re.compile(r"(?<!\d)\d(?:[ -]?\d){11,18}(?!\d)")
+# 12 digits or more (optionally spaced): a run longer than a card number may hold one
+# glued to other digits, so it is masked too.
+_DIGIT_RUN = re.compile(r"(?<!\d)\d(?:[ -]?\d){11,}")
 
 
 def redact_card_numbers(text: str) -> str:
-    """Mask every run of 12-19 digits (optionally spaced) that could be a card number."""
+    """Mask every run of 12 or more digits (optionally spaced) that could be or hold a card
+    number, keeping at most its first six and last four digits."""
     def repl(m: re.Match) -> str:
         digits = re.sub(r"\D", "", m.group(0))
         return mask_6_4(digits)
