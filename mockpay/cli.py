@@ -38,6 +38,7 @@ def main(ctx: click.Context, data_dir: Path | None) -> None:
 # -- serve -----------------------------------------------------------------------
 
 def gunicorn_options(config: Config, tls_files: tuple[Path, Path] | None) -> dict:
+    from .body_limit import close_after_large_bodies
     host = f"[{config.host}]" if ":" in config.host else config.host
     workers = config.workers or (os.cpu_count() or 1)
     options = {
@@ -52,6 +53,7 @@ def gunicorn_options(config: Config, tls_files: tuple[Path, Path] | None) -> dic
         "errorlog": "-",
         "loglevel": "warning",
         "limit_request_field_size": 16384,
+        "pre_request": close_after_large_bodies(config.max_body_bytes),  # proof (issue 7)
     }
     if tls_files:
         options["certfile"], options["keyfile"] = (str(p) for p in tls_files)
@@ -77,6 +79,9 @@ def run_gunicorn(config: Config, options: dict) -> None:
 @click.option("--host", help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, help="Port to listen on (default 8080).")
 @click.option("--workers", type=int, help="gunicorn worker processes (default: one per core).")
+@click.option("--max-body-bytes", type=click.IntRange(min=1),
+              help="Largest request body accepted; a larger one is answered PARAM_ILLEGAL without being read "
+                   "(default 1048576; env MOCKPAY_MAX_BODY_BYTES).")
 @click.option("--threads", type=int, help="Threads per worker (default 4).")
 @click.option("--tls", is_flag=True, default=None, help="Serve HTTPS with a certificate from mockpay's local CA.")
 @click.option("--tls-host", "tls_hosts", multiple=True,

@@ -99,11 +99,24 @@ def authenticate() -> str:
     if not request_time:
         raise AmsError("INVALID_SIGNATURE", "the request-time header is required to verify the signature")
     check_request_time(request_time, svc.config.request_time_tolerance)
-    body = request.get_data(cache=True)
+    body = raw_body()
     if not signing.verify(key, request.method, request.path, client_id, request_time, body, parts["signature"]):
         raise AmsError("INVALID_SIGNATURE", "the signature does not match "
                                             f"'{request.method} {request.path}' and the body received")
     return client_id
+
+
+def raw_body() -> bytes:
+    """The request body as received. Over the limit (config.max_body_bytes) it raises
+    RequestEntityTooLarge, which answers PARAM_ILLEGAL: at once when Content-Length says
+    so, and for a chunked body too, which werkzeug would otherwise cut at the limit
+    without a word (the cut body then failing the signature check)."""
+    body = request.get_data(cache=True)
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if limit is not None and request.content_length is None and len(body) >= limit:
+        if request.environ["wsgi.input"].read(1):  # more than the limit was sent
+            raise RequestEntityTooLarge()
+    return body
 
 
 def check_request_time(value: str, tolerance: float) -> None:
@@ -128,7 +141,7 @@ def parse_json() -> object:
     content_type = request.headers.get("content-type", "")
     if content_type and "json" not in content_type.lower() and "text/plain" not in content_type.lower():
         raise AmsError("MEDIA_TYPE_NOT_ACCEPTABLE", "content-type must be application/json")
-    raw = request.get_data(cache=True)
+    raw = raw_body()
     if not raw.strip():
         raise AmsError("PARAM_ILLEGAL", "the request body is empty")
 
