@@ -80,16 +80,21 @@ def _merchant_key(private_key: str):
     return serialization.load_der_private_key(base64.b64decode(private_key), password=None)
 
 
-def sign_like_sdk(method: str, path: str, client_id: str, request_time: str, body: str, private_key: str) -> str:
+def sign_like_sdk(method: str, path: str, client_id: str, request_time: str, body: str | bytes,
+                  private_key: str) -> str:
     """The SDK's `signature_tool.sign`, byte for byte (RSA PKCS#1 v1.5 is deterministic; the
     SDK's own content builder), but with the key loaded once: the SDK parses and checks the
-    PEM key on every call, ~60 ms. tests/test_properties.py checks the two agree."""
-    content = gen_sign_content(method, path, client_id, request_time, body).encode("utf-8")
+    PEM key on every call, ~60 ms. tests/test_properties.py checks the two agree. A bytes
+    body is signed as it is (the SDK could only send UTF-8)."""
+    if isinstance(body, bytes):
+        content = gen_sign_content(method, path, client_id, request_time, "").encode("utf-8") + body
+    else:
+        content = gen_sign_content(method, path, client_id, request_time, body).encode("utf-8")
     raw = _merchant_key(private_key).sign(content, padding.PKCS1v15(), hashes.SHA256())
     return quote_plus(base64.b64encode(raw).decode())
 
 
-def signed_headers(client_id: str, private_key: str, path: str, body: str, method: str = "POST",
+def signed_headers(client_id: str, private_key: str, path: str, body: str | bytes, method: str = "POST",
                    request_time: str | None = None) -> dict:
     request_time = request_time or get_cur_iso8601_time()
     value = sign_like_sdk(method, path, client_id, request_time, body, private_key)
@@ -210,23 +215,15 @@ class SigningAuth(requests.auth.AuthBase):
         if isinstance(body, str):
             body = body.encode("utf-8")
         path = unquote(urlsplit(prepared.url).path)
-        try:
-            headers = signed_headers(self.client["clientId"], self.client["merchantPrivateKey"], path,
-                                     body.decode("utf-8"), method=prepared.method)
-        except UnicodeDecodeError:  # not UTF-8: the SDK could not send it, sign the bytes directly
-            from mockpay import signing
-            request_time = get_cur_iso8601_time()
-            value = signing.sign(signing.load_private_key(self.client["merchantPrivateKey"]), prepared.method,
-                                 path, self.client["clientId"], request_time, body)
-            headers = {"client-id": self.client["clientId"], "request-time": request_time,
-                       "signature": f"algorithm=RSA256,keyVersion=1,signature={value}"}
+        headers = signed_headers(self.client["clientId"], self.client["merchantPrivateKey"], path, body,
+                                 method=prepared.method)
         headers.pop("Content-Type", None)  # keep the content type the request was built with
         prepared.headers.update(headers)
         return prepared
 
 
 def ams_call(server, path: str, body=None, *, client: dict | None = None, raw: str | bytes | None = None,
-             headers: dict | None = None, sign_path: str | None = None, sign_body: str | None = None,
+             headers: dict | None = None, sign_path: str | None = None, sign_body: str | bytes | None = None,
              request_time: str | None = None, session: requests.Session | None = None,
              verify_answer: bool = True) -> requests.Response:
     """POST one AMS request to a real server (`server.base_url`), signed as the SDK signs it
@@ -236,7 +233,7 @@ def ams_call(server, path: str, body=None, *, client: dict | None = None, raw: s
     client = client or server.client
     text = raw if raw is not None else sdk_body(body)
     data = text.encode("utf-8") if isinstance(text, str) else text
-    signed = sign_body if sign_body is not None else (text if isinstance(text, str) else text.decode("latin-1"))
+    signed = sign_body if sign_body is not None else text
     h = signed_headers(client["clientId"], client["merchantPrivateKey"], sign_path or path, signed,
                        request_time=request_time)
     h.update(headers or {})
@@ -247,3 +244,35 @@ def ams_call(server, path: str, body=None, *, client: dict | None = None, raw: s
         assert response_verifies(path, response.headers, response.content, client["alipayPublicKey"]), \
             "the answer's signature does not verify with the mock's public key"
     return response
+
+
+# What a request may leave behind: the domain's tables (not the request journal, which
+# records every call on purpose).
+STATE_TABLES = ("vaults", "vaulting_sessions", "card_tokens", "notifications", "scenario_state")
+
+
+def stored_rows(data_dir: Path) -> dict[str, int]:
+    """Row counts of the state tables, read from the server's SQLite file (read-only, so a
+    running server is not disturbed; WAL readers see every committed transaction)."""
+    import sqlite3
+
+    db = sqlite3.connect(f"file:{Path(data_dir) / 'mockpay.sqlite3'}?mode=ro", uri=True, timeout=10)
+    try:
+        return {table: db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] for table in STATE_TABLES}
+    finally:
+        db.close()
+
+
+def raw_http(host: str, port: int, request: bytes, timeout: float = 10) -> "http.client.HTTPResponse":
+    """Send bytes exactly as given on a fresh socket; return the parsed (and fully read) answer."""
+    import http.client
+
+    sock = socket.create_connection((host, port), timeout=timeout)
+    try:
+        sock.sendall(request)
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        response.body = response.read()
+        return response
+    finally:
+        sock.close()
