@@ -263,8 +263,9 @@ def stored_rows(data_dir: Path) -> dict[str, int]:
         db.close()
 
 
-def raw_http(host: str, port: int, request: bytes, timeout: float = 10) -> "http.client.HTTPResponse":
-    """Send bytes exactly as given on a fresh socket; return the parsed (and fully read) answer."""
+def raw_http(host: str, port: int, request: bytes, timeout: float = 10):
+    """Send bytes exactly as given on a fresh socket; return the parsed answer
+    (an http.client.HTTPResponse, its body read into `.body`)."""
     import http.client
 
     sock = socket.create_connection((host, port), timeout=timeout)

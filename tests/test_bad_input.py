@@ -29,7 +29,7 @@ import requests
 from mockpay.codes import API_CODES
 from tests.schema_fields import APIS, FIELDS, bad_values
 from tests.support import (ServerProcess, ams_call, raw_http, response_verifies, sdk_body, signed_headers,
-                           stored_rows, vault_body)
+                           stored_rows)
 from tests.webhook import register
 
 LIMIT = 65536  # the server runs with --max-body-bytes 65536
