@@ -222,6 +222,19 @@ class Notifier:
             return []
         return self.store.claim_attempts(owner, now_mock, now_real, now_real + self.lease, limit)
 
+    def release_dead_claims(self) -> int:
+        """Make the attempts claimed by dispatchers of this machine whose process is gone
+        claimable now, not when their lease runs out (see dead_local_owner). Returns how many."""
+        released = 0
+        for owner in self.store.sending_owners():
+            if dead_local_owner(owner):
+                count = self.store.release_claims(owner)
+                if count:
+                    log.warning("%s: %d attempt(s) claimed by %s, a process that is gone, are sent again",
+                                KIND, count, owner)
+                released += count
+        return released
+
     def headers_for(self, client_id: str, url: str, request_time: str, body: bytes) -> dict[str, str]:
         value = signing.sign(self.keyring.private_key, "POST", notification_path(url), client_id, request_time, body)
         return {
@@ -374,9 +387,10 @@ class Dispatcher:
 
     @property
     def owner(self) -> str:
-        """Who claims: unique per process (and per dispatcher), recomputed after a fork."""
+        """Who claims: unique per process (and per dispatcher), recomputed after a fork.
+        "<pid>:<host key>:<random>": the pid and the machine it runs on (see release_dead_claims)."""
         if self._owner is None or self._owner[0] != os.getpid():
-            self._owner = (os.getpid(), f"{os.getpid()}:{uuid.uuid4().hex[:12]}")
+            self._owner = (os.getpid(), f"{os.getpid()}:{host_key()}:{uuid.uuid4().hex[:12]}")
         return self._owner[1]
 
     @property
@@ -486,8 +500,65 @@ def init_app(app, notifier: Notifier, dispatcher: Dispatcher) -> None:
         if notifier.take_enqueued_flag():
             dispatcher.wake()
 
+    dispatcher.add_task(Every(DEAD_CLAIM_CHECK_SECONDS, notifier.release_dead_claims))  # proof (issue 7)
     if notifier.config.dispatcher:
         dispatcher.start()
+
+
+# -- proof (issue 7): claims of processes that died ---------------------------------------
+# A dispatcher killed mid-send (SIGKILL, OOM) leaves its attempts claimed until the
+# lease runs out, a minute or more after a restart. A claim records the pid and the
+# machine; a dispatcher on the same machine that finds the pid gone releases the
+# claim at once, and the attempt goes out again (at least once: the dead process may
+# have sent it). Claims from other machines (a shared volume) wait for their lease.
+
+DEAD_CLAIM_CHECK_SECONDS = 2.0
+_HOST_KEY: str | None = None
+
+
+def host_key() -> str:
+    """This machine and boot, as 8 hex digits: where a claim's pid means something."""
+    global _HOST_KEY
+    if _HOST_KEY is None:
+        import hashlib
+        try:
+            with open("/proc/sys/kernel/random/boot_id") as f:
+                boot = f.read().strip()
+        except OSError:
+            boot = ""
+        _HOST_KEY = hashlib.sha256(f"{socket.gethostname()}|{boot}".encode()).hexdigest()[:8]
+    return _HOST_KEY
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def dead_local_owner(owner: str) -> bool:
+    pid, _, rest = owner.partition(":")
+    host = rest.partition(":")[0]
+    return pid.isdigit() and host == host_key() and int(pid) != os.getpid() and not pid_alive(int(pid))
+
+
+class Every:
+    """A dispatcher task that runs `fn` at most once per `seconds` (monotonic)."""
+
+    def __init__(self, seconds: float, fn: Callable[[], Any]):
+        self.seconds, self.fn, self._last = seconds, fn, None
+
+    def __call__(self):
+        now = time.monotonic()
+        if self._last is not None and now - self._last < self.seconds:
+            return None
+        self._last = now
+        return self.fn()
+
 
 
 __all__ = ["Dispatcher", "HttpAnswer", "HttpTransport", "Notifier", "NotFound", "ack_problem",

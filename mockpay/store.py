@@ -510,6 +510,19 @@ class Store:
                 return db.execute("DELETE FROM scenario_state").rowcount
             return db.execute("DELETE FROM scenario_state WHERE client_id = ?", (client_id,)).rowcount
 
+    # -- proof (issue 7): claims of dispatchers that died -------------------------
+    def sending_owners(self) -> list[str]:
+        """The dispatchers holding claims (attempts being sent)."""
+        return [r["claimed_by"] for r in self._all(
+            "SELECT DISTINCT claimed_by FROM notification_attempts WHERE state = 'sending' "
+            "AND claimed_by IS NOT NULL")]
+
+    def release_claims(self, owner: str) -> int:
+        """End the lease of every attempt `owner` is sending: any dispatcher may claim it now."""
+        with self.tx() as db:
+            return db.execute("UPDATE notification_attempts SET lease_until = 0 WHERE state = 'sending' "
+                              "AND claimed_by = ?", (owner,)).rowcount
+
     # -- 3DS challenges (issue 3) -------------------------------------------------
     def get_vault_by_challenge_in(self, db: sqlite3.Connection, challenge_id: str) -> sqlite3.Row | None:
         return db.execute("SELECT * FROM vaults WHERE challenge_id = ?", (challenge_id,)).fetchone()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 import socket
 import threading
@@ -420,6 +421,38 @@ def test_an_attempt_is_claimed_by_one_dispatcher_and_a_dead_claim_is_retaken(h):
     n = h.notification("v-claim")
     assert [a["state"] for a in n["attempts"]] == ["acked"]
     assert n["status"] == "delivered"
+
+
+def test_claims_of_a_dead_process_on_this_machine_are_released_at_once(h):
+    """proof (issue 7): after a SIGKILL the restarted server sends at once what the dead
+    workers had claimed, instead of waiting out their lease; live or foreign claims stay."""
+    import subprocess
+    import sys
+    from mockpay.notify import host_key
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()  # a pid that has just exited
+    owners = {"dead": f"{dead}:{host_key()}:aaaa", "alive": f"{os.getppid()}:{host_key()}:bbbb",
+              "elsewhere": f"{dead}:0123abcd:cccc", "old-format": f"{dead}:dddd"}
+    notifier = h.svc.notifier
+    for name, owner in owners.items():
+        h.vault(f"v-{name}")
+        [claimed] = notifier.claim(owner, 1)
+        assert claimed["vaulting_request_id"] == f"v-{name}"
+    assert notifier.claim("999:x:y", 10) == []  # all four held
+    assert notifier.release_dead_claims() == 1
+    retaken = notifier.claim("999:x:y", 10)
+    assert [a["vaulting_request_id"] for a in retaken] == ["v-dead"]
+    assert notifier.deliver(retaken[0], "999:x:y") == "acked"
+    assert [a["state"] for a in h.notification("v-dead")["attempts"]] == ["acked"]
+
+
+def test_a_dispatcher_claims_in_its_pid_and_host_key(h):
+    from mockpay.notify import host_key
+    pid, key, _ = h.svc.dispatcher.owner.split(":")
+    assert (int(pid), key) == (os.getpid(), host_key())
+    h.vault("v-owner")
+    h.run()
+    assert h.notification("v-owner")["attempts"][0]["workerPid"] == os.getpid()
 
 
 # -- the background dispatcher ------------------------------------------------------------
