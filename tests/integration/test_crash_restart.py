@@ -17,7 +17,6 @@ import re
 import signal
 import sqlite3
 import threading
-import time
 
 import pytest
 import requests
