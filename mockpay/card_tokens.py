@@ -75,17 +75,21 @@ class CardTokens:
         return Reply(body, outcome)
 
     # -- redemption by vaultPaymentMethod ----------------------------------------
-    def redeem(self, client_id: str, card: dict) -> dict:
+    # In two steps, so that a token is used only by a request that stores a vault, in
+    # the very transaction that stores it (Vaulting.vault_payment_method): `resolve`
+    # reads the cached card, `use_in` marks the token used inside that transaction.
+    INVALID = "card.cardToken is unknown, expired or already used"
+
+    def resolve(self, client_id: str, card: dict) -> dict:
         """The vaultPaymentMethod card with `cardToken` replaced by the cached card.
 
         Fields the vaultPaymentMethod request gives itself win over the cached
         ones, except the number. Raises INVALID_PAYMENTMETHOD_TOKEN for a token
-        that is unknown, another client's, expired or already used."""
+        that is unknown, another client's, expired or already used. Changes nothing."""
         token = card.get("cardToken")
-        row = self.store.redeem_card_token(client_id, token, self.clock.now()) if token else None
+        row = self.store.usable_card_token(client_id, token, self.clock.now()) if token else None
         if row is None:
-            raise AmsError("INVALID_PAYMENTMETHOD_TOKEN",
-                           "card.cardToken is unknown, expired or already used")
+            raise AmsError("INVALID_PAYMENTMETHOD_TOKEN", self.INVALID)
         cached = json.loads(self.keyring.decrypt(row["card_enc"], context=SEAL_CONTEXT))
         out = {k: v for k, v in card.items() if k not in ("cardToken", "cardNo")}
         out["cardNo"] = cached["cardNo"]
@@ -99,3 +103,10 @@ class CardTokens:
         if "billingAddress" not in out and cached.get("billingAddress"):
             out["billingAddress"] = cached["billingAddress"]
         return out
+
+    def use_in(self, db, client_id: str, token: str) -> None:
+        """Mark the token used, within the transaction that stores the vault; raises
+        INVALID_PAYMENTMETHOD_TOKEN (rolling that transaction back) if another request
+        used it first."""
+        if not self.store.use_card_token_in(db, client_id, token, self.clock.now()):
+            raise AmsError("INVALID_PAYMENTMETHOD_TOKEN", self.INVALID)

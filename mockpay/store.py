@@ -345,16 +345,16 @@ class Store:
     def get_card_token(self, token: str) -> sqlite3.Row | None:
         return self._one("SELECT * FROM card_tokens WHERE token = ?", (token,))
 
-    def redeem_card_token(self, client_id: str, token: str, now: float) -> sqlite3.Row | None:
-        """Mark an unused, unexpired token of this client as used and return it; None otherwise.
-        One transaction, so two concurrent redemptions cannot both succeed."""
-        with self.tx() as db:
-            row = db.execute("SELECT * FROM card_tokens WHERE token = ? AND client_id = ? "
-                             "AND used_at IS NULL AND expires_at > ?", (token, client_id, now)).fetchone()
-            if row is None:
-                return None
-            db.execute("UPDATE card_tokens SET used_at = ? WHERE id = ?", (now, row["id"]))
-            return row
+    def usable_card_token(self, client_id: str, token: str, now: float) -> sqlite3.Row | None:
+        """An unused, unexpired token of this client (nothing is changed); None otherwise."""
+        return self._one("SELECT * FROM card_tokens WHERE token = ? AND client_id = ? "
+                         "AND used_at IS NULL AND expires_at > ?", (token, client_id, now))
+
+    def use_card_token_in(self, db: sqlite3.Connection, client_id: str, token: str, now: float) -> bool:
+        """Within the caller's transaction (the one that stores the vault): mark the token
+        used if it still is usable. False if it is not (another request used it first)."""
+        return db.execute("UPDATE card_tokens SET used_at = ? WHERE token = ? AND client_id = ? "
+                          "AND used_at IS NULL AND expires_at > ?", (now, token, client_id, now)).rowcount == 1
 
     def count_card_tokens(self) -> int:
         return self._one("SELECT COUNT(*) AS n FROM card_tokens")["n"]

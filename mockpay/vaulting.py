@@ -70,10 +70,18 @@ class Vaulting:
             return Reply(self._replay(self.expire_if_due(existing), digest))
 
         card = dict(req["paymentMethodDetail"]["card"])
-        if "cardToken" in card:
+        token = card.get("cardToken")
+        if token is not None:
             if self.card_tokens is None:
                 raise AmsError("INVALID_PAYMENTMETHOD_TOKEN")
-            card = self.card_tokens.redeem(client_id, card)
+            try:
+                card = self.card_tokens.resolve(client_id, card)
+            except AmsError:
+                # used up, perhaps by an identical request that has just stored its vault: replay that
+                existing = self.store.get_vault(client_id, request_id)
+                if existing is not None:
+                    return Reply(self._replay(self.expire_if_due(existing), digest))
+                raise
         number = card["cardNo"]
         outcome = self.scenarios.choose(client_id, "vaultPaymentMethod", req, number)
         if outcome.fault and not outcome.processed:
@@ -142,6 +150,8 @@ class Vaulting:
             if raced is not None:
                 replay = self._replay(raced, digest)
             else:
+                if token is not None:  # used only now, by the request that stores the vault
+                    self.card_tokens.use_in(db, client_id, token)
                 row["id"] = self.store.insert_vault(db, row)
                 if row["status"] in ("SUCCESS", "FAIL"):
                     self._finalised(db, row)

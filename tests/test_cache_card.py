@@ -164,6 +164,42 @@ def test_identical_retry_of_the_vault_replays_rather_than_reusing_the_token(ams)
     assert again == first
 
 
+# proof (issue 7): the token is used by the transaction that stores the vault, so two
+# identical requests racing with one token get one answer (found with four workers)
+
+def test_an_identical_request_that_used_the_token_meanwhile_is_replayed(ams, services, monkeypatch):
+    token = ams.call(CACHE, cache_body())["paymentMethodDetail"]["card"]["cardToken"]
+    first = ams.call(VAULT, token_vault_body("race-1", token))
+    real = services.store.get_vault
+    looks = []
+
+    def looked_too_early(client_id, request_id):  # the first look came before the other request stored its vault
+        looks.append(request_id)
+        return None if len(looks) == 1 else real(client_id, request_id)
+    monkeypatch.setattr(services.store, "get_vault", looked_too_early)
+    assert ams.call(VAULT, token_vault_body("race-1", token)) == first
+    assert services.store.count_vaults() == 1
+
+
+def test_a_token_read_before_the_other_request_used_it_still_replays(ams, services, monkeypatch):
+    token = ams.call(CACHE, cache_body())["paymentMethodDetail"]["card"]["cardToken"]
+    row_before = services.store.usable_card_token("SANDBOX_TEST", token, services.clock.now())
+    first = ams.call(VAULT, token_vault_body("race-2", token))
+    monkeypatch.setattr(services.store, "get_vault", lambda *a: None)  # both looks before the other stored
+    monkeypatch.setattr(services.store, "usable_card_token", lambda *a: row_before)
+    assert ams.call(VAULT, token_vault_body("race-2", token)) == first
+    assert services.store.count_vaults() == 1
+
+
+def test_a_token_in_a_request_that_stores_nothing_stays_usable(ams, services, monkeypatch):
+    token = ams.call(CACHE, cache_body())["paymentMethodDetail"]["card"]["cardToken"]
+    with monkeypatch.context() as m:
+        m.setattr(services.scenarios, "choose", lambda *a, **k: Outcome(result_code="UNKNOWN_EXCEPTION"))
+        assert ams.call(VAULT, token_vault_body("u-1", token))["result"]["resultCode"] == "UNKNOWN_EXCEPTION"
+    assert services.store.get_card_token(token)["used_at"] is None
+    assert ams.call(VAULT, token_vault_body("u-1", token))["result"]["resultCode"] == "SUCCESS"
+
+
 def test_request_fields_win_over_cached_ones_except_the_number(ams):
     token = ams.call(CACHE, cache_body())["paymentMethodDetail"]["card"]["cardToken"]
     answer = ams.call(VAULT, token_vault_body("tok-o", token, expiryYear="31", expiryMonth="01",
