@@ -81,13 +81,15 @@ def get_client(client_id):
 
 # -- notify (issue 4): the mock clock and the notification outbox ------------------------
 import math  # noqa: E402  (kept with the block it serves)
+import os  # noqa: E402
 
 from ..clock import iso  # noqa: E402
 from ..notify import STATUSES, NotFound  # noqa: E402
 
 
 def _clock_json(clock, now: float) -> dict:
-    return {"now": iso(now), "epoch": round(now, 3), "scale": clock.scale}
+    # workerPid (proof, issue 7): which gunicorn worker read the shared clock
+    return {"now": iso(now), "epoch": round(now, 3), "scale": clock.scale, "workerPid": os.getpid()}
 
 
 @bp.get("/clock")

@@ -1,29 +1,51 @@
-"""Four gunicorn workers, four dispatchers, one SQLite outbox: 200 notifications whose
-first attempt the receiver refuses, then a clock advance for the retries. Every attempt
-must reach the receiver exactly once."""
+"""Four gunicorn workers sharing one SQLite database: what must not depend on which
+worker answers.
+
+- Notifications: four dispatchers, one outbox. 200 notifications whose first attempt
+  the receiver refuses, then a clock advance for the retries: every attempt reaches the
+  receiver exactly once.
+- Idempotency under concurrent duplicates, each sent over its own connection so that
+  they land on different workers: vaultPaymentMethod, createVaultingSession, and the
+  redemption of a cacheCard token.
+- The mock clock: after an advance, every worker reads the same time.
+"""
 from __future__ import annotations
 
 import re
+import sqlite3
+import threading
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import requests
 from pytest_httpserver import HTTPServer
 
-from tests.support import ServerProcess
+from tests.support import MC_OK, VISA_OK, ServerProcess, ams_call, cache_body, session_body, vault_body
 from tests.webhook import Receiver, admin, register, vault_over_http, wait_until
 
 COUNT = 200
+DUPLICATES = 24  # concurrent copies of one request
+
+pytestmark = pytest.mark.slow
 
 
-@pytest.mark.slow
-def test_four_workers_send_every_attempt_exactly_once(tmp_path):
-    server = ServerProcess(tmp_path / "data", workers=4).start()
+@pytest.fixture(scope="module")
+def four_workers(tmp_path_factory):
+    server = ServerProcess(tmp_path_factory.mktemp("workers") / "data", workers=4).start()
+    server.client = register(server, "SANDBOX_WORKERS")
+    server.dup_client = register(server, "SANDBOX_DUPLICATES")
+    yield server
+    server.stop()
+
+
+def test_four_workers_send_every_attempt_exactly_once(four_workers):
+    server, client = four_workers, four_workers.client
     receiver_http = HTTPServer(host="127.0.0.1", port=0, threaded=True)
     receiver_http.start()
+    mine = {"clientId": client["clientId"], "limit": 1000}
     try:
-        client = register(server, "SANDBOX_WORKERS")
-        server.client = client
         receiver = Receiver(client["alipayPublicKey"])
         receiver_http.expect_request(re.compile("^/"), method="POST").respond_with_handler(receiver.handle)
         url = receiver_http.url_for("/count")
@@ -38,7 +60,7 @@ def test_four_workers_send_every_attempt_exactly_once(tmp_path):
         receiver.wait_for(lambda r: len(r.calls) >= COUNT, timeout=120, what="the first attempts")
 
         def all_retries_scheduled():
-            pending = admin(server, "GET", "/notifications", params={"status": "pending", "limit": 1000})
+            pending = admin(server, "GET", "/notifications", params={"status": "pending", **mine})
             ready = [n for n in pending["notifications"]
                      if [a["state"] for a in n["attempts"]] == ["failed", "scheduled"]]
             return len(ready) == COUNT
@@ -48,7 +70,7 @@ def test_four_workers_send_every_attempt_exactly_once(tmp_path):
         receiver.wait_for(lambda r: len(r.calls) >= 2 * COUNT, timeout=120, what="the second attempts")
 
         def all_delivered():
-            found = admin(server, "GET", "/notifications", params={"status": "delivered", "limit": 1000})
+            found = admin(server, "GET", "/notifications", params={"status": "delivered", **mine})
             return found["notifications"] if len(found["notifications"]) == COUNT else None
         delivered = wait_until(all_delivered, timeout=60, what="200 delivered notifications")
 
@@ -66,4 +88,115 @@ def test_four_workers_send_every_attempt_exactly_once(tmp_path):
         print(f"attempts were sent by {len(workers)} worker process(es)")
     finally:
         receiver_http.stop()
-        server.stop()
+
+
+# -- idempotency under concurrent duplicates ---------------------------------------------
+
+VAULT = "/ams/api/v1/vaults/vaultPaymentMethod"
+SESSION = "/ams/api/v1/vaults/createVaultingSession"
+CACHE = "/ams/api/v1/paymentMethods/cacheCard"
+
+
+def all_at_once(server, calls: list[tuple[str, dict]]) -> list[dict]:
+    """Send every (path, body) at the same moment, each over a fresh connection (so that
+    gunicorn hands them to different workers); every answer must be signed. Returns the
+    answers in order."""
+    gate = threading.Barrier(len(calls))
+
+    def one(call):
+        path, body = call
+        gate.wait()
+        return ams_call(server, path, body, client=server.dup_client).json()
+
+    with ThreadPoolExecutor(len(calls)) as pool:
+        return list(pool.map(one, calls))
+
+
+def rows(server, table: str, request_id: str) -> int:
+    with sqlite3.connect(f"file:{server.data_dir / 'mockpay.sqlite3'}?mode=ro", uri=True) as db:
+        return db.execute(f"SELECT COUNT(*) FROM {table} WHERE vaulting_request_id = ?", (request_id,)).fetchone()[0]
+
+
+def test_concurrent_identical_vaults_make_one_vault_and_one_answer(four_workers):
+    answers = all_at_once(four_workers, [(VAULT, vault_body("dup-vault-1"))] * DUPLICATES)
+    assert answers[0]["result"]["resultCode"] == "SUCCESS"
+    assert all(a == answers[0] for a in answers), "every duplicate replays the one stored answer"
+    assert rows(four_workers, "vaults", "dup-vault-1") == 1
+
+
+def test_concurrent_different_bodies_under_one_id_make_one_vault(four_workers):
+    half = DUPLICATES // 2
+    calls = [(VAULT, vault_body("dup-vault-2", VISA_OK))] * half + [(VAULT, vault_body("dup-vault-2", MC_OK))] * half
+    answers = all_at_once(four_workers, calls)
+    codes = Counter(a["result"]["resultCode"] for a in answers)
+    assert codes == {"SUCCESS": half, "REPEAT_REQ_INCONSISTENT": half}, codes
+    winners = [a for a in answers if a["result"]["resultCode"] == "SUCCESS"]
+    assert len({a["paymentMethodDetail"]["card"]["cardToken"] for a in winners}) == 1
+    winner_brand = winners[0]["paymentMethodDetail"]["card"]["brand"]
+    side = answers[:half] if winner_brand == "VISA" else answers[half:]
+    assert all(a["result"]["resultCode"] == "SUCCESS" for a in side), "the winner's own copies replay it"
+    assert rows(four_workers, "vaults", "dup-vault-2") == 1
+
+
+def test_concurrent_identical_sessions_make_one_session(four_workers):
+    answers = all_at_once(four_workers, [(SESSION, session_body("dup-session-1"))] * DUPLICATES)
+    assert answers[0]["result"]["resultCode"] == "SUCCESS"
+    assert all(a == answers[0] for a in answers)
+    assert rows(four_workers, "vaulting_sessions", "dup-session-1") == 1
+
+
+def cached_token(server) -> str:
+    answer = ams_call(server, CACHE, cache_body(), client=server.dup_client).json()
+    assert answer["result"]["resultCode"] == "SUCCESS", answer
+    return answer["paymentMethodDetail"]["card"]["cardToken"]
+
+
+def token_vault(request_id: str, token: str) -> dict:
+    body = vault_body(request_id)
+    body["paymentMethodDetail"]["card"] = {"cardToken": token, "cvv": "123"}
+    return body
+
+
+def test_a_cache_card_token_is_redeemed_once_by_concurrent_vaults(four_workers):
+    token = cached_token(four_workers)
+    ids = [f"dup-token-{i:02d}" for i in range(DUPLICATES)]
+    answers = all_at_once(four_workers, [(VAULT, token_vault(rid, token)) for rid in ids])
+    codes = Counter(a["result"]["resultCode"] for a in answers)
+    assert codes == {"SUCCESS": 1, "INVALID_PAYMENTMETHOD_TOKEN": DUPLICATES - 1}, codes
+    assert sum(rows(four_workers, "vaults", rid) for rid in ids) == 1
+
+
+def test_concurrent_identical_token_vaults_replay_the_one_that_redeemed_it(four_workers):
+    """A merchant retrying a vault made with a cacheCard token while the first try is still
+    running: the same request, so the same answer, not INVALID_PAYMENTMETHOD_TOKEN."""
+    token = cached_token(four_workers)
+    answers = all_at_once(four_workers, [(VAULT, token_vault("dup-token-same", token))] * DUPLICATES)
+    assert answers[0]["result"]["resultCode"] == "SUCCESS", answers[0]
+    assert all(a == answers[0] for a in answers), Counter(a["result"]["resultCode"] for a in answers)
+    assert rows(four_workers, "vaults", "dup-token-same") == 1
+
+
+# -- the clock ------------------------------------------------------------------------------
+
+def test_every_worker_reads_the_same_clock_after_an_advance(four_workers):
+    """After an advance, 80 reads over fresh connections, 8 at a time: each read brackets the
+    clock's offset from this machine's wall clock between what was sent and what came back,
+    and all those brackets must overlap (one offset, the advanced one) whichever worker read."""
+    before = admin(four_workers, "GET", "/clock")
+    advanced = admin(four_workers, "POST", "/clock/advance", json={"seconds": 7 * 86400})
+    assert advanced["epoch"] >= before["epoch"] + 7 * 86400
+
+    def read(_):
+        sent = time.time()
+        shown = requests.get(four_workers.base_url + "/_mockpay/clock", timeout=30).json()  # a new connection
+        back = time.time()
+        return shown["workerPid"], shown["epoch"] - back, shown["epoch"] - sent
+
+    with ThreadPoolExecutor(8) as pool:
+        reads = list(pool.map(read, range(80)))
+    pids = {pid for pid, _, _ in reads}
+    low, high = max(lo for _, lo, _ in reads), min(hi for _, _, hi in reads)
+    assert low <= high + 0.002, f"the workers disagree about the time: offsets from {low} to {high}"
+    assert low > 7 * 86400 - 60, "every read shows the advance"
+    assert len(pids) >= 2, f"all reads were answered by one worker ({pids}): the check proved nothing"
+    print(f"{len(reads)} reads by {len(pids)} workers agree on the clock")
