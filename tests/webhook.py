@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from com.alipay.ams.api.tools.webhook_tool import check_signature
@@ -98,6 +99,30 @@ class Receiver:
         self.wait_for(lambda r: len([c for c in r.calls if c.vaulting_request_id == vaulting_request_id]) >= count,
                       timeout, f"{count} callback(s) for {vaulting_request_id}")
         return self.calls_for(vaulting_request_id)
+
+
+@contextmanager
+def receiver_server():
+    """A local HTTP server (pytest-httpserver, threaded) for a merchant's notification endpoint."""
+    from pytest_httpserver import HTTPServer
+
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.clear()
+        server.stop()
+
+
+def mount(server, alipay_public_key: str) -> Receiver:
+    """A fresh Receiver answering every POST to `server`."""
+    import re
+
+    receiver = Receiver(alipay_public_key)
+    server.clear()
+    server.expect_request(re.compile("^/"), method="POST").respond_with_handler(receiver.handle)
+    return receiver
 
 
 # -- driving a real `mockpay serve` (tests.support.ServerProcess) ------------------------

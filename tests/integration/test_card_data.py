@@ -34,11 +34,10 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from pytest_httpserver import HTTPServer
 
 from mockpay.cards import luhn_complete
 from tests.support import MC_OK, VISA_OK, ServerProcess, ams_call, cache_body, session_body, vault_body
-from tests.webhook import Receiver, admin, register, wait_until
+from tests.webhook import admin, mount, receiver_server, register, wait_until
 
 VAULT = "/ams/api/v1/vaults/vaultPaymentMethod"
 INQUIRE = "/ams/api/v1/vaults/inquireVaulting"
@@ -137,109 +136,106 @@ def data_dir_leaks(data_dir: Path, cards, cvvs) -> list[str]:
 @pytest.mark.slow
 def test_no_card_number_and_no_cvv_at_rest_in_logs_or_in_admin_answers(tmp_path):
     run = Run()
-    receiver_http = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    receiver_http.start()
-    server = ServerProcess(tmp_path / "data", workers=2).start()
-    try:
-        client = register(server, "SANDBOX_AT_REST")
-        server.client = client
-        receiver = Receiver(client["alipayPublicKey"])
-        receiver_http.expect_request(re.compile("^/"), method="POST").respond_with_handler(receiver.handle)
-        notify_url = receiver_http.url_for("/notify")
-        session = requests.Session()
+    with receiver_server() as receiver_http:
+        server = ServerProcess(tmp_path / "data", workers=2).start()
+        try:
+            client = register(server, "SANDBOX_AT_REST")
+            server.client = client
+            receiver = mount(receiver_http, client["alipayPublicKey"])
+            notify_url = receiver_http.url_for("/notify")
+            session = requests.Session()
 
-        def call(path, body):
-            if "vaultingNotificationUrl" in body:
-                body["vaultingNotificationUrl"] = notify_url
-            return ams_call(server, path, body, session=session).json()
+            def call(path, body):
+                if "vaultingNotificationUrl" in body:
+                    body["vaultingNotificationUrl"] = notify_url
+                return ams_call(server, path, body, session=session).json()
 
-        def admin_post(path, body):
-            response = requests.post(server.base_url + "/_mockpay" + path, data=body, timeout=30,
-                                     headers={"content-type": "application/json"})
-            run.admin_answers[f"POST {path}"] = response.content
-            assert response.status_code < 300, response.text
-            return response.json()
+            def admin_post(path, body):
+                response = requests.post(server.base_url + "/_mockpay" + path, data=body, timeout=30,
+                                         headers={"content-type": "application/json"})
+                run.admin_answers[f"POST {path}"] = response.content
+                assert response.status_code < 300, response.text
+                return response.json()
 
-        # scenarios through the admin API: the client's own rule, naming a card
-        put = requests.put(f"{server.base_url}/_mockpay/clients/{client['clientId']}/scenarios", data=CLIENT_RULES,
-                           timeout=30)
-        assert put.status_code == 200, put.text
-        run.admin_answers["PUT /clients/{id}/scenarios"] = put.content
+            # scenarios through the admin API: the client's own rule, naming a card
+            put = requests.put(f"{server.base_url}/_mockpay/clients/{client['clientId']}/scenarios", data=CLIENT_RULES,
+                               timeout=30)
+            assert put.status_code == 200, put.text
+            run.admin_answers["PUT /clients/{id}/scenarios"] = put.content
 
-        # vaultPaymentMethod: success (three brands), the catalogue's failure, the client's scenario
-        expected = {}
-        for request_id, (number, cvv), code in [
-            ("rest-visa", run.card(VISA_OK, "735"), "SUCCESS"),
-            ("rest-mc", run.card(MC_OK, "862"), "SUCCESS"),
-            ("rest-amex", run.card(AMEX, "4821"), "SUCCESS"),
-            ("rest-fail", run.card(FAIL_VISA, "527"), "VERIFICATION_FAIL"),
-            ("rest-scenario", run.card(SCENARIO_CARD, "319"), "VERIFICATION_FAIL"),
-        ]:
-            answer = call(VAULT, vault_body(request_id, number, cvv=cvv))
-            assert answer["result"]["resultCode"] == code, answer
-            expected[request_id] = code
-        # refused: a number failing the Luhn check, a CVV too long, an inconsistent retry
-        run.cards.add(BAD_LUHN)
-        assert call(VAULT, vault_body("rest-bad-1", BAD_LUHN, cvv="735"))["result"]["resultCode"] == "PARAM_ILLEGAL"
-        assert call(VAULT, vault_body("rest-bad-2", VISA_OK, cvv="73519"))["result"]["resultCode"] == "PARAM_ILLEGAL"
-        run.cvvs.add("73519")
-        assert call(VAULT, vault_body("rest-visa", MC_OK, cvv="862"))["result"]["resultCode"] == \
-            "REPEAT_REQ_INCONSISTENT"
+            # vaultPaymentMethod: success (three brands), the catalogue's failure, the client's scenario
+            expected = {}
+            for request_id, (number, cvv), code in [
+                ("rest-visa", run.card(VISA_OK, "735"), "SUCCESS"),
+                ("rest-mc", run.card(MC_OK, "862"), "SUCCESS"),
+                ("rest-amex", run.card(AMEX, "4821"), "SUCCESS"),
+                ("rest-fail", run.card(FAIL_VISA, "527"), "VERIFICATION_FAIL"),
+                ("rest-scenario", run.card(SCENARIO_CARD, "319"), "VERIFICATION_FAIL"),
+            ]:
+                answer = call(VAULT, vault_body(request_id, number, cvv=cvv))
+                assert answer["result"]["resultCode"] == code, answer
+                expected[request_id] = code
+            # refused: a number failing the Luhn check, a CVV too long, an inconsistent retry
+            run.cards.add(BAD_LUHN)
+            assert call(VAULT, vault_body("rest-bad-1", BAD_LUHN, cvv="735"))["result"]["resultCode"] == "PARAM_ILLEGAL"
+            assert call(VAULT, vault_body("rest-bad-2", VISA_OK, cvv="73519"))["result"]["resultCode"] == "PARAM_ILLEGAL"
+            run.cvvs.add("73519")
+            assert call(VAULT, vault_body("rest-visa", MC_OK, cvv="862"))["result"]["resultCode"] == \
+                "REPEAT_REQ_INCONSISTENT"
 
-        # a 3DS challenge, completed through the admin API
-        number, cvv = run.card(CHALLENGE_CARD, "604")
-        answer = call(VAULT, vault_body("rest-3ds", number, cvv=cvv, is3DSAuthentication="true"))
-        assert answer["result"]["resultCode"] == "VERIFICATION_IN_PROCESS", answer
-        done = admin_post("/vaults/rest-3ds/complete", json.dumps({"outcome": "success"}))
-        assert done["vaultingStatus"] == "SUCCESS"
-        expected["rest-3ds"] = "SUCCESS"
+            # a 3DS challenge, completed through the admin API
+            number, cvv = run.card(CHALLENGE_CARD, "604")
+            answer = call(VAULT, vault_body("rest-3ds", number, cvv=cvv, is3DSAuthentication="true"))
+            assert answer["result"]["resultCode"] == "VERIFICATION_IN_PROCESS", answer
+            done = admin_post("/vaults/rest-3ds/complete", json.dumps({"outcome": "success"}))
+            assert done["vaultingStatus"] == "SUCCESS"
+            expected["rest-3ds"] = "SUCCESS"
 
-        # cacheCard, then its token in vaultPaymentMethod
-        number, code = run.card(CACHED_CARD, "517")
-        cached = call(CACHE, cache_body(number, brand=None, securityCode=code))
-        token = cached["paymentMethodDetail"]["card"]["cardToken"]
-        body = vault_body("rest-token")
-        body["paymentMethodDetail"]["card"] = {"cardToken": token, "cvv": run.card(CACHED_CARD, "248")[1]}
-        assert call(VAULT, body)["result"]["resultCode"] == "SUCCESS"
-        expected["rest-token"] = "SUCCESS"
+            # cacheCard, then its token in vaultPaymentMethod
+            number, code = run.card(CACHED_CARD, "517")
+            cached = call(CACHE, cache_body(number, brand=None, securityCode=code))
+            token = cached["paymentMethodDetail"]["card"]["cardToken"]
+            body = vault_body("rest-token")
+            body["paymentMethodDetail"]["card"] = {"cardToken": token, "cvv": run.card(CACHED_CARD, "248")[1]}
+            assert call(VAULT, body)["result"]["resultCode"] == "SUCCESS"
+            expected["rest-token"] = "SUCCESS"
 
-        # the hosted page: a form sent back with an error, then the card typed with spaces
-        number, cvv = run.card(HOSTED_CARD, "913")
-        created = call(SESSION, session_body("rest-hosted"))
-        page = urlsplit(created["normalUrl"]).path
-        form = {"cardNumber": grouped(number, " "), "expiry": "13/30", "cvv": cvv, "cardholderName": "Ada Lovelace"}
-        again = session.post(server.base_url + page, data=form, timeout=30, allow_redirects=False)
-        assert again.status_code == 422
-        assert not find_leaks(again.content, run.cards, run.cvvs, "the form sent back")
-        form["expiry"] = "12/30"
-        sent = session.post(server.base_url + page, data=form, timeout=30, allow_redirects=False)
-        assert sent.status_code == 303, sent.text[:300]
-        assert not find_leaks(sent.content + str(sent.headers).encode(), run.cards, run.cvvs, "the redirect")
-        expected["rest-hosted"] = "SUCCESS"
+            # the hosted page: a form sent back with an error, then the card typed with spaces
+            number, cvv = run.card(HOSTED_CARD, "913")
+            created = call(SESSION, session_body("rest-hosted"))
+            page = urlsplit(created["normalUrl"]).path
+            form = {"cardNumber": grouped(number, " "), "expiry": "13/30", "cvv": cvv, "cardholderName": "Ada Lovelace"}
+            again = session.post(server.base_url + page, data=form, timeout=30, allow_redirects=False)
+            assert again.status_code == 422
+            assert not find_leaks(again.content, run.cards, run.cvvs, "the form sent back")
+            form["expiry"] = "12/30"
+            sent = session.post(server.base_url + page, data=form, timeout=30, allow_redirects=False)
+            assert sent.status_code == 303, sent.text[:300]
+            assert not find_leaks(sent.content + str(sent.headers).encode(), run.cards, run.cvvs, "the redirect")
+            expected["rest-hosted"] = "SUCCESS"
 
-        for request_id, code in expected.items():
-            inquiry = call(INQUIRE, {"vaultingRequestId": request_id})
-            assert inquiry["vaultingStatus"] == ("SUCCESS" if code == "SUCCESS" else "FAIL"), inquiry
-            assert not find_leaks(json.dumps(inquiry).encode(), run.cards, run.cvvs, f"inquiry {request_id}")
+            for request_id, code in expected.items():
+                inquiry = call(INQUIRE, {"vaultingRequestId": request_id})
+                assert inquiry["vaultingStatus"] == ("SUCCESS" if code == "SUCCESS" else "FAIL"), inquiry
+                assert not find_leaks(json.dumps(inquiry).encode(), run.cards, run.cvvs, f"inquiry {request_id}")
 
-        # every notification delivered (and read by the merchant)
-        def all_delivered():
-            found = admin(server, "GET", "/notifications", params={"status": "delivered", "limit": 1000})
-            return {n["vaultingRequestId"] for n in found["notifications"]} >= set(expected)
-        wait_until(all_delivered, timeout=30, what="every notification delivered")
-        assert {c.vaulting_request_id for c in receiver.calls} >= set(expected)
-        leaks = [leak for c in receiver.calls for leak in find_leaks(c.raw.encode(), run.cards, run.cvvs,
-                                                                     f"notification {c.vaulting_request_id}")]
+            # every notification delivered (and read by the merchant)
+            def all_delivered():
+                found = admin(server, "GET", "/notifications", params={"status": "delivered", "limit": 1000})
+                return {n["vaultingRequestId"] for n in found["notifications"]} >= set(expected)
+            wait_until(all_delivered, timeout=30, what="every notification delivered")
+            assert {c.vaulting_request_id for c in receiver.calls} >= set(expected)
+            leaks = [leak for c in receiver.calls for leak in find_leaks(c.raw.encode(), run.cards, run.cvvs,
+                                                                         f"notification {c.vaulting_request_id}")]
 
-        # every admin GET the document lists, path parameters filled from this run
-        leaks += admin_get_leaks(server, run)
-        for name, body in run.admin_answers.items():
-            leaks += [leak for leak in find_leaks(body, run.cards - configured(server), run.cvvs, name)]
-        # the data directory while the server runs (WAL and all)
-        leaks += data_dir_leaks(server.data_dir, run.cards, run.cvvs)
-    finally:
-        server.stop()
-        receiver_http.stop()
+            # every admin GET the document lists, path parameters filled from this run
+            leaks += admin_get_leaks(server, run)
+            for name, body in run.admin_answers.items():
+                leaks += [leak for leak in find_leaks(body, run.cards - configured(server), run.cvvs, name)]
+            # the data directory while the server runs (WAL and all)
+            leaks += data_dir_leaks(server.data_dir, run.cards, run.cvvs)
+        finally:
+            server.stop()
     leaks += data_dir_leaks(server.data_dir, run.cards, run.cvvs)  # after the checkpoint at shutdown
     log = server.log()
     assert "result=SUCCESS" in log and "notifyVaulting" in log, "the log has one line per call"

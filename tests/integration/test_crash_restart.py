@@ -13,17 +13,15 @@ requests half-processed and notifications being sent. After the restart:
 """
 from __future__ import annotations
 
-import re
 import signal
 import sqlite3
 import threading
 
 import pytest
 import requests
-from pytest_httpserver import HTTPServer
 
 from tests.support import MC_OK, VISA_OK, ServerProcess, ams_call, response_verifies, vault_body
-from tests.webhook import Receiver, admin, register, wait_until
+from tests.webhook import admin, mount, receiver_server, register, wait_until
 
 VAULT = "/ams/sandbox/api/v1/vaults/vaultPaymentMethod"
 INQUIRE = "/ams/sandbox/api/v1/vaults/inquireVaulting"
@@ -34,11 +32,8 @@ KILL_AFTER = 90   # answered vaults
 
 @pytest.fixture
 def receiver_http():
-    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    server.start()
-    yield server
-    server.clear()
-    server.stop()
+    with receiver_server() as server:
+        yield server
 
 
 def vault_rows(data_dir) -> dict[str, tuple]:
@@ -54,9 +49,8 @@ def test_sigkill_under_load_loses_nothing_that_was_answered(tmp_path, receiver_h
     try:
         client = register(server, "SANDBOX_CRASH")
         server.client = client
-        receiver = Receiver(client["alipayPublicKey"])
+        receiver = mount(receiver_http, client["alipayPublicKey"])
         receiver.default = ("sleep", 0.4)  # acknowledge, slowly: notifications are in flight at the kill
-        receiver_http.expect_request(re.compile("^/"), method="POST").respond_with_handler(receiver.handle)
         url = receiver_http.url_for("/notify")
 
         answered: dict[str, str] = {}  # vaultingRequestId -> cardToken of an S answer

@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 import uuid
 
 import pytest
-from pytest_httpserver import HTTPServer
 
 from tests.integration.sdk import execute, inquire_request, vault_request
 from tests.support import ServerProcess
-from tests.webhook import Receiver, admin, register, vault_over_http, wait_until
+from tests.webhook import Receiver, admin, mount, receiver_server, register, vault_over_http, wait_until
 
 SCHEDULE = (0, 120, 600, 600, 3600, 7200, 21600, 54000)
 NACK_F = json.dumps({"result": {"resultStatus": "F", "resultCode": "SYSTEM_ERROR", "resultMessage": "x"}})
@@ -30,18 +28,8 @@ def new_id(prefix: str = "n") -> str:
 
 @pytest.fixture(scope="module")
 def receiver_http():
-    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    server.start()
-    yield server
-    server.clear()
-    server.stop()
-
-
-def mount(receiver_http: HTTPServer, alipay_public_key: str) -> Receiver:
-    receiver = Receiver(alipay_public_key)
-    receiver_http.clear()
-    receiver_http.expect_request(re.compile("^/"), method="POST").respond_with_handler(receiver.handle)
-    return receiver
+    with receiver_server() as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ worker answers.
 """
 from __future__ import annotations
 
-import re
 import sqlite3
 import threading
 import time
@@ -20,10 +19,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from pytest_httpserver import HTTPServer
 
 from tests.support import MC_OK, VISA_OK, ServerProcess, ams_call, cache_body, session_body, vault_body
-from tests.webhook import Receiver, admin, register, vault_over_http, wait_until
+from tests.webhook import admin, mount, receiver_server, register, vault_over_http, wait_until
 
 COUNT = 200
 DUPLICATES = 24  # concurrent copies of one request
@@ -42,12 +40,9 @@ def four_workers(tmp_path_factory):
 
 def test_four_workers_send_every_attempt_exactly_once(four_workers):
     server, client = four_workers, four_workers.client
-    receiver_http = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    receiver_http.start()
     mine = {"clientId": client["clientId"], "limit": 1000}
-    try:
-        receiver = Receiver(client["alipayPublicKey"])
-        receiver_http.expect_request(re.compile("^/"), method="POST").respond_with_handler(receiver.handle)
+    with receiver_server() as receiver_http:
+        receiver = mount(receiver_http, client["alipayPublicKey"])
         url = receiver_http.url_for("/count")
         ids = [f"w-{i:03d}" for i in range(COUNT)]
         for request_id in ids:
@@ -86,8 +81,6 @@ def test_four_workers_send_every_attempt_exactly_once(four_workers):
         assert all([a["state"] for a in n["attempts"]] == ["failed", "acked"] for n in delivered)
         workers = {a["workerPid"] for n in delivered for a in n["attempts"]}
         print(f"attempts were sent by {len(workers)} worker process(es)")
-    finally:
-        receiver_http.stop()
 
 
 # -- idempotency under concurrent duplicates ---------------------------------------------
