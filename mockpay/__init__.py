@@ -61,6 +61,8 @@ def build_services(config: Config, set_clock_scale: bool = True) -> Services:
     # every final vault enqueues its notifyVaulting in the transaction that made it final
     vaulting.final_listeners.append(notifier.on_final)
     dispatcher = Dispatcher(notifier, config)
+    # 3DS challenges left open past challenge_ttl fail by themselves, and so are notified
+    dispatcher.add_task(vaulting.expire_challenges)
     return Services(config=config, store=store, clock=clock, keyring=keyring, clients=clients,
                     scenarios=scenarios, card_tokens=card_tokens, vaulting=vaulting, sessions=sessions,
                     notifier=notifier, dispatcher=dispatcher)
