@@ -22,7 +22,7 @@ from __future__ import annotations
 import difflib
 import re
 import threading
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -76,7 +76,6 @@ class Outcome:
     funding: str = "CREDIT"
     issuing_country: str | None = None
     rule: str = "default: success"
-    extra: dict = field(default_factory=dict)
 
     @property
     def result_status(self) -> str:
@@ -648,7 +647,7 @@ def build_outcome(spec: dict, label: str) -> Outcome:
     code = spec.get("resultCode", "SUCCESS")
     challenge = spec.get("challenge") or {}
     fault = spec.get("fault")
-    kwargs: dict[str, Any] = dict(
+    return Outcome(
         result_code=code,
         result_message=spec.get("resultMessage"),
         reason=spec.get("reason"),
@@ -666,10 +665,6 @@ def build_outcome(spec: dict, label: str) -> Outcome:
         issuing_country=spec.get("issuingCountry"),
         rule=label,
     )
-    if fault:
-        # the same answer for code that reads outcome.extra["processed"] (createVaultingSession, cacheCard)
-        kwargs["extra"] = {"processed": kwargs["processed"]}
-    return Outcome(**kwargs)
 
 
 class RuleIndex:

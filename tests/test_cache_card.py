@@ -262,7 +262,7 @@ def test_documented_codes_are_reachable_through_scenarios(ams, services, monkeyp
 
 def test_scenario_fault_is_applied_by_the_gateway(ams, services, monkeypatch):
     monkeypatch.setattr(services.scenarios, "choose",
-                        lambda *a, **k: Outcome(fault="http_503", extra={"processed": False}))
+                        lambda *a, **k: Outcome(fault="http_503", processed=False))
     response = ams.post(CACHE, cache_body(), verify=False)
     assert response.status_code == 503
     assert services.store.count_card_tokens() == 0
