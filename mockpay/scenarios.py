@@ -32,6 +32,9 @@ from marshmallow.validate import Length, OneOf, Range, Regexp
 
 from .cards import luhn_ok
 from .codes import API_CODES, FAILURE_REASONS, RESULT_CODES
+from .schemas import payment_methods as payment_method_schemas
+from .schemas import sessions as session_schemas
+from .schemas import vaulting as vaulting_schemas
 from .schemas.fields import CARD_BRANDS, AmsBoolean, AmsString
 
 URL_FIELDS = ("normalUrl", "schemeUrl", "applinkUrl")
@@ -119,11 +122,13 @@ def register_request_schema(api: str, schema: Schema) -> None:
     _REQUEST_SCHEMAS[api] = schema
 
 
+register_request_schema("vaultPaymentMethod", vaulting_schemas.vault_payment_method)
+register_request_schema("inquireVaulting", vaulting_schemas.inquire_vaulting)
+register_request_schema("createVaultingSession", session_schemas.create_vaulting_session)
+register_request_schema("cacheCard", payment_method_schemas.cache_card)
+
+
 def _request_schema(api: str) -> Schema | None:
-    if not _REQUEST_SCHEMAS:
-        from .schemas import vaulting as v
-        _REQUEST_SCHEMAS.setdefault("vaultPaymentMethod", v.vault_payment_method)
-        _REQUEST_SCHEMAS.setdefault("inquireVaulting", v.inquire_vaulting)
     return _REQUEST_SCHEMAS.get(api)
 
 
