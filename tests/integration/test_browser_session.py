@@ -11,7 +11,6 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from mockpay.clock import Clock
 from mockpay.store import Store
 from tests.integration.sdk import execute, inquire_request
 from tests.integration.sdk_sessions import session_request
@@ -169,12 +168,9 @@ def clock_server(tmp_path_factory):
 
 
 def advance_clock(server: ServerProcess, seconds: float) -> None:
-    """Move the server's mock clock through its database (what the clock admin endpoint will do)."""
-    store = Store(server.data_dir / "mockpay.sqlite3")
-    try:
-        Clock(store).advance(seconds)
-    finally:
-        store.close()
+    """Move the server's mock clock (POST /_mockpay/clock/advance)."""
+    response = requests.post(server.base_url + "/_mockpay/clock/advance", json={"seconds": seconds}, timeout=10)
+    assert response.status_code == 200, response.text
 
 
 def call(server: ServerProcess, path: str, body: dict) -> dict:
