@@ -31,15 +31,68 @@ from tests.support import ServerProcess, free_port, sdk_body, signed_headers, va
 VAULT = "/ams/api/v1/vaults/vaultPaymentMethod"
 
 
-def build_requests(client: dict, n: int, warm: int) -> list[dict]:
+def start_receiver() -> str:
+    """A local merchant endpoint that acknowledges every notifyVaulting."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    ack = b'{"result":{"resultCode":"SUCCESS","resultStatus":"S","resultMessage":"success"}}'
+
+    class Ack(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(ack)))
+            self.end_headers()
+            self.wfile.write(ack)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Ack)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}/notify"
+
+
+def build_requests(client: dict, n: int, warm: int, notify_url: str) -> list[dict]:
     from mockpay.cards import luhn_complete
     out = []
     for i in range(n + warm):
         card = luhn_complete(f"4{(i * 7919) % 10**14:014d}")
-        text = sdk_body(vault_body(f"bench-{i}-{time.time_ns()}", card))
+        body = vault_body(f"bench-{i}-{time.time_ns()}", card)
+        body["vaultingNotificationUrl"] = notify_url
+        text = sdk_body(body)
         headers = signed_headers(client["clientId"], client["merchantPrivateKey"], VAULT, text)
         out.append({"path": VAULT, "headers": headers, "body": text})
     return out
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """user+system CPU of every live process in a process group (master and workers)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # field 5 of stat: pgrp
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
+def measured(pgid: int, run) -> dict:
+    """Run a replay and add the server's CPU milliseconds per request: a figure that,
+    unlike requests/s, holds up when other work shares the machine."""
+    before = group_cpu_seconds(pgid)
+    stats = run()
+    stats["server_cpu_ms_per_request"] = (group_cpu_seconds(pgid) - before) * 1000 / max(1, stats["requests"])
+    return stats
 
 
 def replay(host: str, port: int, reqs: list[dict], connections: int, expect: str | None) -> dict:
@@ -72,7 +125,7 @@ def run_ceiling(workers: int, threads: int, body_bytes: int, reqs: list[dict], w
             except requests.RequestException:
                 time.sleep(0.1)
         replay("127.0.0.1", port, reqs[:warm], connections, None)
-        return replay("127.0.0.1", port, reqs[warm:], connections, None)
+        return measured(proc.pid, lambda: replay("127.0.0.1", port, reqs[warm:], connections, None))
     finally:
         os.killpg(proc.pid, 15)
         proc.wait(10)
@@ -93,9 +146,10 @@ def main() -> None:
         server.start()
         try:
             client = json.loads(server.cli("clients", "add", "SANDBOX_BENCH", "--generate", "--json").stdout)
-            reqs = build_requests(client, args.requests, args.warmup)
+            reqs = build_requests(client, args.requests, args.warmup, start_receiver())
             replay(server.host, server.port, reqs[:args.warmup], args.connections, '"SUCCESS"')
-            mock = replay(server.host, server.port, reqs[args.warmup:], args.connections, '"SUCCESS"')
+            mock = measured(server.proc.pid, lambda: replay(server.host, server.port, reqs[args.warmup:],
+                                                            args.connections, '"SUCCESS"'))
             sample = requests.post(server.base_url + VAULT, data=reqs[0]["body"].encode(),
                                    headers=reqs[0]["headers"], timeout=10)
             body_bytes = len(sample.content)
@@ -103,13 +157,16 @@ def main() -> None:
             server.stop()
     ceiling = run_ceiling(args.workers, args.threads, body_bytes, reqs, args.warmup, args.connections)
     ratio = mock["rps"] / ceiling["rps"]
+    cpu_ratio = ceiling["server_cpu_ms_per_request"] / mock["server_cpu_ms_per_request"]
     report = {"machine": f"{os.cpu_count()} cores, {sys.platform}, Python {sys.version.split()[0]}",
               "settings": vars(args), "response_bytes": body_bytes, "mockpay": mock, "ceiling": ceiling,
-              "ratio": round(ratio, 3)}
+              "ratio": round(ratio, 3), "cpu_ratio": round(cpu_ratio, 3)}
     print(json.dumps(report, indent=2))
     print(f"\nmockpay {mock['rps']:.0f} req/s (p50 {mock['p50_ms']:.1f} ms, p99 {mock['p99_ms']:.1f} ms, "
           f"{mock['errors']} errors); ceiling {ceiling['rps']:.0f} req/s (p50 {ceiling['p50_ms']:.1f} ms, "
-          f"p99 {ceiling['p99_ms']:.1f} ms); ratio {ratio:.2f}")
+          f"p99 {ceiling['p99_ms']:.1f} ms); ratio {ratio:.2f}; server CPU per request "
+          f"{mock['server_cpu_ms_per_request']:.2f} ms vs {ceiling['server_cpu_ms_per_request']:.2f} ms "
+          f"(CPU ratio {cpu_ratio:.2f})")
 
 
 if __name__ == "__main__":

@@ -24,13 +24,23 @@ def iso(epoch: float) -> str:
 class Clock:
     def __init__(self, store, scale: float | None = None):
         self._store = store
+        self._cached: tuple[float, float, float] | None = None
+        self._cached_version: int | None = None
         if scale is not None:
             _, _, current = store.clock_state()
             if current != scale:
                 store.clock_reanchor(scale=scale)
 
+    def _state(self) -> tuple[float, float, float]:
+        """The anchor, re-read from SQLite only when another process (or this one) moved it."""
+        version = self._store.clock_version()
+        if self._cached is None or version != self._cached_version:
+            self._cached = self._store.clock_state()
+            self._cached_version = version
+        return self._cached
+
     def now(self) -> float:
-        anchor_real, anchor_mock, scale = self._store.clock_state()
+        anchor_real, anchor_mock, scale = self._state()
         return anchor_mock + (time.time() - anchor_real) * scale
 
     def now_iso(self) -> str:
@@ -38,7 +48,7 @@ class Clock:
 
     @property
     def scale(self) -> float:
-        return self._store.clock_state()[2]
+        return self._state()[2]
 
     def advance(self, seconds: float) -> float:
         """Move the clock forward; ValueError for a negative step or one past LATEST."""

@@ -253,7 +253,27 @@ class Store:
                                  f"it would pass epoch {latest:.0f}")
             db.execute("UPDATE clock SET anchor_real = ?, anchor_mock = ?, scale = ? WHERE id = 1",
                        (real, mock, row["scale"] if scale is None else scale))
+        self._touch_clock_marker()
         return mock
+
+    # The clock's anchor changes only here. After each change a marker file beside the
+    # database is replaced (a new inode), so every process can keep the anchor in memory
+    # and check a stat() instead of querying on every read of the clock.
+    @property
+    def clock_marker(self) -> str:
+        return self.path + ".clock"
+
+    def clock_version(self) -> int | None:
+        try:
+            return os.stat(self.clock_marker).st_ino
+        except FileNotFoundError:
+            return None
+
+    def _touch_clock_marker(self) -> None:
+        tmp = f"{self.clock_marker}.{os.getpid()}.{threading.get_ident()}"
+        with open(tmp, "w") as fh:
+            fh.write(repr(_now_real()))
+        os.replace(tmp, self.clock_marker)
 
     # -- vaults ---------------------------------------------------------------
     def get_vault(self, client_id: str, vaulting_request_id: str) -> sqlite3.Row | None:
