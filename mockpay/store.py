@@ -256,24 +256,29 @@ class Store:
         self._touch_clock_marker()
         return mock
 
-    # The clock's anchor changes only here. After each change a marker file beside the
-    # database is replaced (a new inode), so every process can keep the anchor in memory
-    # and check a stat() instead of querying on every read of the clock.
+    # The clock's anchor changes only here. After each change one byte is appended to a
+    # marker file beside the database, so every process can keep the anchor in memory and
+    # check a stat() instead of querying on every read of the clock. The version is the
+    # marker's (inode, size): the size only grows, so a version never comes back. (A new
+    # inode per change did: the filesystem reuses a freed inode at once, so after two
+    # changes a worker that saw neither took the old anchor for current; proof, issue 7.)
     @property
     def clock_marker(self) -> str:
         return self.path + ".clock"
 
-    def clock_version(self) -> int | None:
+    def clock_version(self) -> tuple[int, int] | None:
         try:
-            return os.stat(self.clock_marker).st_ino
+            st = os.stat(self.clock_marker)
         except FileNotFoundError:
             return None
+        return st.st_ino, st.st_size
 
     def _touch_clock_marker(self) -> None:
-        tmp = f"{self.clock_marker}.{os.getpid()}.{threading.get_ident()}"
-        with open(tmp, "w") as fh:
-            fh.write(repr(_now_real()))
-        os.replace(tmp, self.clock_marker)
+        fd = os.open(self.clock_marker, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, b".")
+        finally:
+            os.close(fd)
 
     # -- vaults ---------------------------------------------------------------
     def get_vault(self, client_id: str, vaulting_request_id: str) -> sqlite3.Row | None:
