@@ -44,6 +44,12 @@ def test_admin_ids_out_of_range_and_unknown_paths_are_json_404(app, path):
     assert response.get_json()["error"]["code"] == "NOT_FOUND"
 
 
+@pytest.mark.parametrize("query", ["offset=9223372036854775808", "offset=-1", "limit=0", "limit=99999999999999999999"])
+def test_notification_paging_out_of_range_is_400(app, query):
+    response = app.test_client().get(f"/_mockpay/notifications?{query}")
+    assert response.status_code == 400 and response.get_json()["error"]["code"] == "BAD_REQUEST"
+
+
 def test_resend_of_an_id_beyond_64_bits_is_404(app):
     response = app.test_client().post("/_mockpay/notifications/9223372036854775808/resend")
     assert response.status_code == 404 and response.get_json()["error"]["code"] == "NOT_FOUND"

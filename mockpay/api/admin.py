@@ -143,8 +143,8 @@ def list_notifications():
         offset = int(args.get("offset", 0))
     except ValueError:
         raise AdminError(400, "BAD_REQUEST", "limit and offset must be integers") from None
-    if not 1 <= limit <= 1000 or offset < 0:
-        raise AdminError(400, "BAD_REQUEST", "limit must be 1 to 1000 and offset >= 0")
+    if not 1 <= limit <= 1000 or not 0 <= offset <= 2 ** 31:  # (SQLite takes 64-bit integers at most)
+        raise AdminError(400, "BAD_REQUEST", "limit must be 1 to 1000 and offset 0 to 2147483648")
     found = services().notifier.list(vaulting_request_id=args.get("vaultingRequestId") or None,
                                      client_id=args.get("clientId") or None, status=status,
                                      limit=limit, offset=offset)
