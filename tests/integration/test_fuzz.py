@@ -35,8 +35,8 @@ pytestmark = pytest.mark.slow
 
 SCENARIO_FAULT_MARK = b"mockpay scenario fault"
 # The three prefixes serve the same views: the production one gets the most examples.
-AMS_EXAMPLES = {"/ams/api/v1": 15, "/ams/sandbox/api/v1": 5, "/v1": 5}
-ADMIN_EXAMPLES = 20
+AMS_EXAMPLES = {"/ams/api/v1": 30, "/ams/sandbox/api/v1": 8, "/v1": 8}
+ADMIN_EXAMPLES = 30
 CHECKS = [not_a_server_error, oas_checks.status_code_conformance, oas_checks.content_type_conformance,
           oas_checks.response_headers_conformance, oas_checks.response_schema_conformance]
 
