@@ -273,8 +273,8 @@ def admin_get_leaks(server, run) -> list[str]:
             path = template.format(**fill)
             query = {"limit": 1000} if "limit" in json.dumps(operations["get"].get("parameters", [])) else None
             response = requests.get(server.base_url + path, params=query, timeout=30)
-            if response.status_code == 404 and params:
-                continue  # e.g. a scenario listing for a client without one
+            if response.status_code == 404:
+                continue  # nothing there (a scenario listing for a client without one, a CA without TLS)
             assert response.status_code == 200, (path, response.status_code, response.text[:200])
             seen += 1
             cards = run.cards - named if template in SCENARIO_ENDPOINTS else run.cards
