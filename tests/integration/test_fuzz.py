@@ -100,6 +100,18 @@ def fuzz(schema, tag: str, mode: GenerationMode, examples, check) -> list[str]:
     return failures
 
 
+GUNICORN_REQUEST_LINE = 4094  # gunicorn's limit_request_line
+
+
+def refused_by_gunicorn(response) -> bool:
+    """A request line longer than gunicorn reads: gunicorn answers 414 with its own HTML page
+    before mockpay sees the request, so there is no mockpay answer to check (the document
+    describes mockpay's answers). Only a line that is really that long counts."""
+    sent = response.request
+    line = len(sent.method) + len(sent.path_url) + len(" HTTP/1.1") + 1
+    return response.status_code == 414 and line > GUNICORN_REQUEST_LINE and b"URI Too Long" in response.content
+
+
 def assert_no_unasked_5xx(response) -> None:
     if response.status_code >= 500:
         assert SCENARIO_FAULT_MARK in response.content, \
@@ -117,7 +129,7 @@ def test_the_document_offers_every_vaulting_api_under_every_prefix(api_schema):
 @pytest.mark.parametrize("mode", list(GenerationMode), ids=lambda m: m.value)
 def test_every_ams_answer_is_signed_and_documented(api_schema, fuzz_server, signed_session, mode):
     def check(case):
-        response = case.call(session=signed_session, base_url=fuzz_server.base_url)
+        response = case.call(session=signed_session, base_url=fuzz_server.base_url, timeout=60)
         assert_no_unasked_5xx(response)
         assert response.status_code == 200, response.content[:300]
         headers = {name.lower(): values[0] for name, values in response.headers.items()}
@@ -146,12 +158,22 @@ def test_every_ams_answer_is_signed_and_documented(api_schema, fuzz_server, sign
 def test_every_admin_answer_is_documented(api_schema, fuzz_server, mode):
     # after the AMS fuzzing: the admin operations move the clock and register clients
     def check(case):
-        response = case.call(base_url=fuzz_server.base_url)
+        response = case.call(base_url=fuzz_server.base_url, timeout=60)
+        if refused_by_gunicorn(response):
+            return
         assert_no_unasked_5xx(response)
         case.validate_response(response, checks=CHECKS)
 
     failures = fuzz(api_schema, "Admin API", mode, ADMIN_EXAMPLES, check)
     assert not failures, "\n".join(failures)
+
+
+def test_an_overlong_request_line_is_refused_by_gunicorn_alone(fuzz_server):
+    """What the admin fuzzing passes over: gunicorn's 414, never seen by mockpay."""
+    long = requests.get(fuzz_server.base_url + "/_mockpay/notifications", params={"clientId": "x" * 5000}, timeout=30)
+    assert refused_by_gunicorn(long) and b"error" not in long.content
+    short = requests.get(fuzz_server.base_url + "/_mockpay/notifications", params={"clientId": "x" * 3000}, timeout=30)
+    assert short.status_code == 200 and not refused_by_gunicorn(short)
 
 
 def test_no_internal_error_was_logged(fuzz_server):
