@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import sqlite3
 import threading
 import time
@@ -252,22 +253,24 @@ class Store:
         return mock
 
     # The clock's anchor changes only here. After each change a marker file beside the
-    # database is replaced (a new inode), so every process can keep the anchor in memory
-    # and check a stat() instead of querying on every read of the clock.
+    # database gets a fresh random token, so every process can keep the anchor in memory
+    # and read a few bytes instead of querying on every read of the clock. (Not the
+    # inode or mtime: file systems reuse inodes and keep coarse timestamps.)
     @property
     def clock_marker(self) -> str:
         return self.path + ".clock"
 
-    def clock_version(self) -> int | None:
+    def clock_version(self) -> str | None:
         try:
-            return os.stat(self.clock_marker).st_ino
+            with open(self.clock_marker) as fh:
+                return fh.read()
         except FileNotFoundError:
             return None
 
     def _touch_clock_marker(self) -> None:
         tmp = f"{self.clock_marker}.{os.getpid()}.{threading.get_ident()}"
         with open(tmp, "w") as fh:
-            fh.write(repr(_now_real()))
+            fh.write(secrets.token_hex(16))
         os.replace(tmp, self.clock_marker)
 
     # -- vaults ---------------------------------------------------------------
