@@ -91,5 +91,8 @@ def create_app(config: Config | dict | None = None) -> Flask:
     services = app.extensions["mockpay"]
     notify.init_app(app, services.notifier, services.dispatcher)
     app.register_blueprint(pages.bp)  # scenarios (issue 3)
+    # -- dashboard (issue 6, part 3): server-rendered pages at /_mockpay/ui --
+    from .api import dashboard
+    app.register_blueprint(dashboard.bp)
     logging.getLogger("mockpay").setLevel(logging.INFO)
     return app
