@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import math
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 
@@ -104,6 +104,11 @@ def vault():
                  events=timeline(row, challenge, notifications), notifications=notifications)
 
 
+def challenge_page(challenge_id: str) -> str:
+    """The buyer's challenge page on this server (the normalUrl path, see vaulting.Links)."""
+    return f"{request.script_root}/challenge/{quote(challenge_id, safe='')}"
+
+
 def timeline(vault, challenge: dict | None, notifications: list[dict]) -> list[dict]:
     """The vault's events, oldest first: the request, the 3DS challenge, and every
     notification attempt. Each event: at (ISO time), what, detail, state, link."""
@@ -119,7 +124,7 @@ def timeline(vault, challenge: dict | None, notifications: list[dict]) -> list[d
                        "detail": f"expires {_mock_time(vault['challenge_expires_at'])}"
                                  + (f"; rule {challenge['rule']}" if challenge.get("rule") else ""),
                        "state": "open" if open_ else "",
-                       "link": url_for("pages.challenge_page", challenge_id=vault["challenge_id"]) if open_ else None})
+                       "link": challenge_page(vault["challenge_id"]) if open_ else None})
         if completed:
             what = "3DS challenge expired" if completed.get("action") == "expire" else "3DS challenge completed"
             events.append({"at": iso(completed["at"]), "what": what,
