@@ -71,11 +71,6 @@ def test_the_index_redirects_to_vaults_and_every_page_has_the_nav(app):
         assert re.search(r'id="mock-now">\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00<', page)
 
 
-def test_the_nav_has_no_request_journal_entry_yet(app):
-    page = get(app, UI + "/vaults")
-    assert "journal" not in page.lower() and "/_mockpay/ui/requests" not in page
-
-
 # -- vaults -------------------------------------------------------------------------------
 
 def test_vaults_table_shows_masked_cards_status_and_links(app, ams, services):
