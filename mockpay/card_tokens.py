@@ -13,7 +13,7 @@ import secrets
 from . import cards
 from .clock import iso
 from .codes import AmsError, result
-from .vaulting import Reply
+from .vaulting import Reply, refusal
 
 SEAL_CONTEXT = "cache-card"
 
@@ -37,11 +37,9 @@ class CardTokens:
         card = detail["card"]
         number = card["cardNo"]
         outcome = self.scenarios.choose(client_id, "cacheCard", req, number)
-        if outcome.fault and outcome.extra.get("processed") is False:
-            return Reply({}, outcome)
-        if outcome.result_code != "SUCCESS":
-            # nothing is stored for a failed cacheCard
-            return Reply({"result": result(outcome.result_code, outcome.result_message)}, outcome)
+        refused = refusal(outcome)  # nothing is stored for a failed cacheCard
+        if refused is not None:
+            return refused
 
         now = self.clock.now()
         expires_at = now + self.config.card_token_ttl

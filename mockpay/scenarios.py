@@ -22,7 +22,7 @@ from __future__ import annotations
 import difflib
 import re
 import threading
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -32,6 +32,9 @@ from marshmallow.validate import Length, OneOf, Range, Regexp
 
 from .cards import luhn_ok
 from .codes import API_CODES, FAILURE_REASONS, RESULT_CODES
+from .schemas import payment_methods as payment_method_schemas
+from .schemas import sessions as session_schemas
+from .schemas import vaulting as vaulting_schemas
 from .schemas.fields import CARD_BRANDS, AmsBoolean, AmsString
 
 URL_FIELDS = ("normalUrl", "schemeUrl", "applinkUrl")
@@ -76,7 +79,6 @@ class Outcome:
     funding: str = "CREDIT"
     issuing_country: str | None = None
     rule: str = "default: success"
-    extra: dict = field(default_factory=dict)
 
     @property
     def result_status(self) -> str:
@@ -120,11 +122,13 @@ def register_request_schema(api: str, schema: Schema) -> None:
     _REQUEST_SCHEMAS[api] = schema
 
 
+register_request_schema("vaultPaymentMethod", vaulting_schemas.vault_payment_method)
+register_request_schema("inquireVaulting", vaulting_schemas.inquire_vaulting)
+register_request_schema("createVaultingSession", session_schemas.create_vaulting_session)
+register_request_schema("cacheCard", payment_method_schemas.cache_card)
+
+
 def _request_schema(api: str) -> Schema | None:
-    if not _REQUEST_SCHEMAS:
-        from .schemas import vaulting as v
-        _REQUEST_SCHEMAS.setdefault("vaultPaymentMethod", v.vault_payment_method)
-        _REQUEST_SCHEMAS.setdefault("inquireVaulting", v.inquire_vaulting)
     return _REQUEST_SCHEMAS.get(api)
 
 
@@ -648,7 +652,7 @@ def build_outcome(spec: dict, label: str) -> Outcome:
     code = spec.get("resultCode", "SUCCESS")
     challenge = spec.get("challenge") or {}
     fault = spec.get("fault")
-    kwargs: dict[str, Any] = dict(
+    return Outcome(
         result_code=code,
         result_message=spec.get("resultMessage"),
         reason=spec.get("reason"),
@@ -666,10 +670,6 @@ def build_outcome(spec: dict, label: str) -> Outcome:
         issuing_country=spec.get("issuingCountry"),
         rule=label,
     )
-    if fault:
-        # the same answer for code that reads outcome.extra["processed"] (createVaultingSession, cacheCard)
-        kwargs["extra"] = {"processed": kwargs["processed"]}
-    return Outcome(**kwargs)
 
 
 class RuleIndex:

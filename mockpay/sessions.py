@@ -22,7 +22,7 @@ from .clock import iso
 from .codes import AmsError, result
 from .crypto import new_id
 from .schemas.vaulting import CardSchema
-from .vaulting import Links, Reply, canonical
+from .vaulting import Links, Reply, canonical, refusal
 
 SEAL_CONTEXT = "vaulting-session-data"
 DATA_VERSION = "1"
@@ -92,10 +92,9 @@ class VaultingSessions:
                            "vaultingRequestId was already used by a vaultPaymentMethod request")
 
         outcome = self.scenarios.choose(client_id, "createVaultingSession", req, None)
-        if outcome.fault and outcome.extra.get("processed") is False:
-            return Reply({}, outcome)
-        if outcome.result_code != "SUCCESS":
-            return Reply({"result": result(outcome.result_code, outcome.result_message)}, outcome)
+        refused = refusal(outcome)
+        if refused is not None:
+            return refused
 
         now = self.clock.now()
         expires_at = now + self.config.session_ttl

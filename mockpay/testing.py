@@ -29,6 +29,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlencode
 
 from .cards import detect_brand, luhn_complete
 
@@ -678,12 +679,10 @@ class MockpayServer:
         for server in self._servers:
             server.server_close()
         self._servers, self._threads = [], []
-        services = self.app.extensions["mockpay"]
-        if services.dispatcher is not None:
-            services.dispatcher.stop()
-        services.store.close()
-        if self.app is not None:
-            self.app.extensions["mockpay"].store.close()
+        if self.app is not None:  # None when start() failed before the app was made
+            services = self.app.extensions["mockpay"]
+            services.dispatcher.stop()  # its thread and senders: nothing outlives the test
+            services.store.close()
 
     def __enter__(self) -> "MockpayServer":
         return self.start() if not self._servers else self
@@ -719,14 +718,18 @@ class MockpayServer:
         return json.loads(sdk.execute(request))
 
     # -- admin API -------------------------------------------------------------------
-    def admin(self, method: str, path: str, body: dict | None = None, *, expect: tuple[int, ...] = (200, 201, 204)):
-        """Call the admin API (`/_mockpay/...`); the decoded JSON answer.
-        Raises AdminError on any status not in `expect`."""
+    def admin(self, method: str, path: str, body: dict | None = None, *, text: str | None = None,
+              expect: tuple[int, ...] = (200, 201, 202, 204)):
+        """Call the admin API (`/_mockpay/...`) with a JSON `body` (or a YAML `text`); the
+        decoded JSON answer. Raises AdminError on any status not in `expect`."""
         import urllib.error
         import urllib.request
-        data = None if body is None else json.dumps(body).encode()
+        if text is not None:
+            data, content_type = text.encode("utf-8"), "application/yaml"
+        else:
+            data, content_type = (None if body is None else json.dumps(body).encode()), "application/json"
         request = urllib.request.Request(self.base_url + path, data=data, method=method.upper(),
-                                         headers={"Content-Type": "application/json", "Accept": "application/json"})
+                                         headers={"Content-Type": content_type, "Accept": "application/json"})
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
                 status, raw = response.status, response.read()
@@ -779,17 +782,82 @@ class MockpayServer:
             self.client = self.add_client(self.client_id)
             self._sdk = None
 
-    def notifications(self, vaulting_request_id: str | None = None, **filters):
-        """The notifyVaulting notifications sent, with every attempt."""
-        raise NotImplementedError("mockpay.notifications() needs the admin endpoint GET /_mockpay/notifications "
-                                  "(notifications admin API), not merged into this build yet")
+    def notifications(self, vaulting_request_id: str | None = None, *, client_id: str | None = None,
+                      status: str | None = None, wait: float = 0.0, limit: int = 100) -> list[dict]:
+        """The notifyVaulting notifications (GET /_mockpay/notifications), newest first, each
+        with its body and every attempt. Filters: `vaulting_request_id`, `client_id`, `status`
+        ("pending", "delivered", "given_up"). Sending is asynchronous: with `wait` (seconds),
+        polls until at least one notification matches, then returns (possibly [] after `wait`)."""
+        import time
+        params = {"vaultingRequestId": vaulting_request_id, "clientId": client_id, "status": status,
+                  "limit": limit}
+        query = urlencode({k: v for k, v in params.items() if v is not None})
+        deadline = time.monotonic() + wait
+        while True:
+            found = self.admin("GET", f"/_mockpay/notifications?{query}")["notifications"]
+            if found or time.monotonic() >= deadline:
+                return found
+            time.sleep(0.02)
 
-    def complete_challenge(self, vaulting_request_id: str, outcome: str = "success"):
-        """Act as the buyer on a vault's 3DS challenge page."""
-        raise NotImplementedError("mockpay.complete_challenge() needs the 3DS challenge page endpoint "
-                                  "POST /challenge/<challengeId> (3DS pages), not merged into this build yet")
+    def complete_challenge(self, vaulting_request_id: str, outcome: str = "success", *, otp: str | None = None,
+                           client_id: str | None = None) -> dict:
+        """Finish a vault's open 3DS challenge as the buyer would on its page
+        (POST /_mockpay/vaults/<vaultingRequestId>/complete): `outcome` is "success", "fail"
+        or "cancel"; `otp` is checked against a scenario's one-time code when given;
+        `client_id` picks the vault when two clients used the same id. Returns what
+        inquireVaulting now says, plus `clientId` and `redirectUrl`. Raises AdminError
+        (404 no such vault, 409 no challenge or already over, 422 wrong code)."""
+        body: dict[str, Any] = {"outcome": outcome}
+        if otp is not None:
+            body["otp"] = otp
+        if client_id is not None:
+            body["clientId"] = client_id
+        return self.admin("POST", f"/_mockpay/vaults/{quote(vaulting_request_id, safe='')}/complete", body)
 
-    def use_scenarios(self, *scenarios):
-        """Load scenario files (paths or mappings) for this server."""
-        raise NotImplementedError("mockpay.use_scenarios() needs the admin endpoint PUT /_mockpay/scenarios "
-                                  "(scenario files), not merged into this build yet")
+    def use_scenarios(self, *scenarios, client_id: str | None = None) -> dict | None:
+        """Load scenario rules for one client id only (PUT /_mockpay/clients/<clientId>/scenarios;
+        default: the fixture's client), replacing any loaded before and restarting sequences.
+
+        Each scenario is a path to a scenario file (str or Path), the YAML text of one, or a
+        mapping shaped like one ({"rules": [...], "default": {...}}). Several are tried in
+        the order given (their rules concatenated; the first `default` wins). Files are
+        checked here first, so a mistake raises mockpay.scenarios.ScenarioError naming the
+        file and line. With no scenario, the client's rules are dropped. Returns the
+        server's answer (the compiled rules), or None after dropping."""
+        import yaml
+
+        from . import scenarios as sc
+        target = client_id or self.client_id
+        path = f"/_mockpay/clients/{quote(target, safe='')}/scenarios"
+        if not scenarios:
+            self.admin("DELETE", path)
+            return None
+        documents = []
+        for i, scenario in enumerate(scenarios, start=1):
+            text, source = _scenario_text(scenario, i)
+            sc.parse(text, source)  # ScenarioError, naming file and line
+            documents.append(yaml.safe_load(text))
+        if len(documents) == 1:
+            text = _scenario_text(scenarios[0], 1)[0]
+        else:
+            merged: dict[str, Any] = {"version": 1, "rules": [r for d in documents for r in d.get("rules") or []]}
+            default = next((d["default"] for d in documents if d.get("default") is not None), None)
+            if default is not None:
+                merged["default"] = default
+            text = json.dumps(merged)
+        return self.admin("PUT", path, text=text)
+
+
+def _scenario_text(scenario, index: int) -> tuple[str, str]:
+    """(YAML or JSON text, a name for error messages) of one use_scenarios() argument."""
+    if isinstance(scenario, dict):
+        return json.dumps(scenario), f"use_scenarios argument {index}"
+    if isinstance(scenario, Path) or (isinstance(scenario, str) and "\n" not in scenario
+                                      and ":" not in scenario):
+        path = Path(scenario)
+        if not path.is_file():
+            raise FileNotFoundError(f"no scenario file {str(path)!r}")
+        return path.read_text(encoding="utf-8"), str(path)
+    if isinstance(scenario, str):
+        return scenario, f"use_scenarios argument {index}"
+    raise TypeError(f"a scenario is a file path, YAML text or a mapping, not {type(scenario).__name__}")

@@ -36,6 +36,18 @@ class Reply:
     outcome: Outcome | None = None
 
 
+def refusal(outcome: Outcome) -> Reply | None:
+    """For the APIs that store something only on SUCCESS (cacheCard, createVaultingSession):
+    the answer when the outcome is a fault that hit before processing, or any code but
+    SUCCESS; None to go on and store."""
+    if outcome.fault and not outcome.processed:
+        # should the client still be listening (a "timeout" longer than its own), it hears U
+        return Reply({"result": result("UNKNOWN_EXCEPTION")}, outcome)
+    if outcome.result_code != "SUCCESS":
+        return Reply({"result": result(outcome.result_code, outcome.result_message)}, outcome)
+    return None
+
+
 class Links:
     """Where the mock's own pages live; the base URL comes from the caller."""
 

@@ -82,6 +82,25 @@ def ams(app, merchant):
     return Caller(app, merchant)
 
 
+@pytest.fixture
+def make_ams(data_dir, merchant_keys):
+    """An app with settings of its own and the merchant registered on it:
+    `services, caller = make_ams(session_ttl=120)`."""
+    made = []
+
+    def make(**settings):
+        app = create_app({"data_dir": data_dir, "testing": True, "dispatcher": False, **settings})
+        made.append(app)
+        svc = app.extensions["mockpay"]
+        svc.clients.add("SANDBOX_TEST", public_key=merchant_keys["public"])
+        return svc, Caller(app, {"client_id": "SANDBOX_TEST", "private_key": merchant_keys["private"],
+                                 "alipay_public_key": svc.keyring.public_key_body})
+
+    yield make
+    for app in made:
+        app.extensions["mockpay"].store.close()
+
+
 # -- pytest plugin tests (issue 6, part 4) --
 # `pytester` runs pytest on generated test files that use the `mockpay` fixture.
 pytest_plugins = ["pytester"]

@@ -201,14 +201,8 @@ def test_token_expires_on_the_mock_clock(ams, services):
     assert services.store.get_vault("SANDBOX_TEST", "exp-2") is None
 
 
-def test_token_lifetime_is_configurable(tmp_path, merchant_keys):
-    from mockpay import create_app
-    from tests.conftest import Caller
-    app = create_app({"data_dir": tmp_path / "d", "dispatcher": False, "card_token_ttl": 60})
-    svc = app.extensions["mockpay"]
-    svc.clients.add("C", public_key=merchant_keys["public"])
-    caller = Caller(app, {"client_id": "C", "private_key": merchant_keys["private"],
-                          "alipay_public_key": svc.keyring.public_key_body})
+def test_token_lifetime_is_configurable(make_ams):
+    svc, caller = make_ams(card_token_ttl=60)
     answer = caller.call(CACHE, cache_body())
     row = svc.store.get_card_token(answer["paymentMethodDetail"]["card"]["cardToken"])
     assert row["expires_at"] - row["created_at"] == 60
@@ -262,7 +256,7 @@ def test_documented_codes_are_reachable_through_scenarios(ams, services, monkeyp
 
 def test_scenario_fault_is_applied_by_the_gateway(ams, services, monkeypatch):
     monkeypatch.setattr(services.scenarios, "choose",
-                        lambda *a, **k: Outcome(fault="http_503", extra={"processed": False}))
+                        lambda *a, **k: Outcome(fault="http_503", processed=False))
     response = ams.post(CACHE, cache_body(), verify=False)
     assert response.status_code == 503
     assert services.store.count_card_tokens() == 0

@@ -163,14 +163,8 @@ class TestGatewayErrors:
         assert "secret" not in r.get_data(as_text=True)
         assert services.store.count_vaults() == 0
 
-    def test_body_over_the_limit(self, tmp_path, merchant_keys):
-        from mockpay import create_app
-        from tests.conftest import Caller
-        app = create_app({"data_dir": tmp_path / "d", "dispatcher": False, "max_body_bytes": 2000})
-        svc = app.extensions["mockpay"]
-        svc.clients.add("C", public_key=merchant_keys["public"])
-        caller = Caller(app, {"client_id": "C", "private_key": merchant_keys["private"],
-                              "alipay_public_key": svc.keyring.public_key_body})
+    def test_body_over_the_limit(self, make_ams):
+        svc, caller = make_ams(max_body_bytes=2000)
         big = vault_body()
         big["metadata"] = "x" * 3000
         body = caller.call(VAULT, big)

@@ -466,6 +466,24 @@ def test_dispatcher_tasks_run_every_tick_and_a_failing_task_does_not_stop_them(m
     assert not h.svc.dispatcher.running
 
 
+
+def test_a_challenge_left_open_past_its_ttl_fails_on_a_dispatcher_tick_and_is_notified(h):
+    """The dispatcher's periodic task expires challenges: nobody calls inquireVaulting."""
+    answer = h.vault("v-3ds-expire", cardNo="4000000201000009")  # the catalogue's normalUrl challenge
+    assert answer["result"]["resultCode"] == "VERIFICATION_IN_PROCESS"
+    h.advance(h.svc.config.challenge_ttl - 1)
+    assert h.run() == 0
+    assert h.svc.store.get_vault("SANDBOX_NOTIFY", "v-3ds-expire")["status"] == "PROCESSING"
+    h.advance(1)
+    assert h.run() == 1
+    [call] = h.receiver.calls_for("v-3ds-expire")
+    assert call.verified, call.verify_error
+    assert call.body["result"]["resultStatus"] == "F"
+    assert "paymentMethodDetail" not in call.body
+    vault = h.svc.store.get_vault("SANDBOX_NOTIFY", "v-3ds-expire")
+    assert (vault["status"], vault["vaulting_result_code"]) == ("FAIL", "USER_PAYMENT_VERIFICATION_FAILED")
+
+
 # -- the clock ------------------------------------------------------------------------------
 
 def test_clock_endpoints(h):

@@ -19,6 +19,8 @@ from tests.support import vault_body
 
 VAULT = "/ams/sandbox/api/v1/vaults/vaultPaymentMethod"
 INQUIRE = "/ams/sandbox/api/v1/vaults/inquireVaulting"
+CREATE = "/ams/sandbox/api/v1/vaults/createVaultingSession"
+CACHE = "/ams/sandbox/api/v1/paymentMethods/cacheCard"
 
 
 @pytest.fixture
@@ -163,6 +165,32 @@ def test_real_answers_match_the_documented_responses(ams, services, document):
     failed = ams.call(INQUIRE, {"vaultingRequestId": "doc-3"})
     assert failed["vaultingStatus"] == "FAIL"
     assert_valid(document, INQUIRE, failed)
+
+    session = ams.call(CREATE, {"paymentMethodType": "CARD", "vaultingRequestId": "doc-s",
+                                "redirectUrl": "https://merchant.example/return"})
+    assert session["result"]["resultCode"] == "SUCCESS"
+    assert_valid(document, CREATE, session)
+    refused = ams.call(CREATE, {"paymentMethodType": "CARD", "vaultingRequestId": "mockpay-session-process-fail-1"})
+    assert refused["result"]["resultCode"] == "PROCESS_FAIL"
+    assert_valid(document, CREATE, refused)
+    card = {"cardNo": "4054695723100768", "expiryYear": "2030", "expiryMonth": "07",
+            "instUserName": {"firstName": "Ada", "lastName": "Lovelace"},
+            "billingAddress": {"region": "GB", "city": "London", "address1": "1 St James's Square"}}
+    cached = ams.call(CACHE, {"paymentMethodDetail": {"paymentMethodDetailType": "card", "card": card}})
+    assert cached["result"]["resultCode"] == "SUCCESS" and cached["paymentMethodDetail"]["card"]["instUserName"]
+    assert_valid(document, CACHE, cached)
+    not_cached = ams.call(CACHE, {"paymentMethodDetail": {"paymentMethodDetailType": "card",
+                                                          "card": {**card, "cardNo": "4000000606000000"}}})
+    assert not_cached["result"]["resultCode"] == "USER_NOT_EXIST"
+    assert_valid(document, CACHE, not_cached)
+
+    schemas = document["components"]["schemas"]
+    assert set(schemas["CreateVaultingSessionResponse"]["properties"]) == {
+        "result", "vaultingSessionData", "vaultingSessionId", "vaultingSessionExpiryTime", "normalUrl"}
+    assert set(schemas["CacheCardResponse"]["properties"]) == {"result", "paymentMethodDetail", "expiryTime"}
+    with pytest.raises(AssertionError, match="Additional properties"):
+        assert_valid(document, CACHE, {**cached, "paymentMethodDetail": {
+            **cached["paymentMethodDetail"], "card": {**cached["paymentMethodDetail"]["card"], "cvv": "123"}}})
 
     # the response schemas are closed: an undocumented field would fail
     with pytest.raises(AssertionError, match="Additional properties"):

@@ -94,15 +94,6 @@ def test_admin_api_on_base_url(mockpay):
     assert ids == [mockpay.client.client_id]
 
 
-def test_helpers_waiting_for_their_endpoints_say_which(mockpay):
-    with pytest.raises(NotImplementedError, match="GET /_mockpay/notifications"):
-        mockpay.notifications()
-    with pytest.raises(NotImplementedError, match="POST /challenge/"):
-        mockpay.complete_challenge("vault-1")
-    with pytest.raises(NotImplementedError, match="PUT /_mockpay/scenarios"):
-        mockpay.use_scenarios({"rules": []})
-
-
 def test_reset(mockpay):
     body = testing.vault_payment_method()
     mockpay.execute(testing.to_sdk_request("vaultPaymentMethod", body))
@@ -115,6 +106,131 @@ def test_reset(mockpay):
     assert answer["result"]["resultCode"] == "VAULTING_NOT_EXIST"
 '''
 N_TESTS = MERCHANT_TESTS.count("\ndef test_")
+
+# The fixture's helpers, as a merchant's tests use them: a real local receiver
+# (pytest-httpserver) for notifications, the official SDK for the API calls.
+HELPER_TESTS = r'''
+import json
+import threading
+
+import pytest
+from com.alipay.ams.api.tools.webhook_tool import check_signature
+from werkzeug import Response
+
+from mockpay import testing
+from mockpay.scenarios import ScenarioError
+from mockpay.testing import AdminError
+
+ACK = json.dumps({"result": {"resultCode": "SUCCESS", "resultStatus": "S", "resultMessage": "success"}})
+
+
+def vault(mockpay, **kwargs):
+    body = mockpay.builder.vault_payment_method(**kwargs)
+    return body["vaultingRequestId"], mockpay.execute(testing.to_sdk_request("vaultPaymentMethod", body))
+
+
+def test_notifications_lists_what_reached_the_merchant(mockpay, httpserver):
+    received = []
+
+    def webhook(request):
+        received.append(request)
+        return Response(ACK if len(received) > 1 else "busy", status=200 if len(received) > 1 else 503)
+
+    httpserver.expect_request("/antom/notify", method="POST").respond_with_handler(webhook)
+    request_id, answer = vault(mockpay, vaultingNotificationUrl=httpserver.url_for("/antom/notify"))
+    assert answer["result"]["resultCode"] == "SUCCESS"
+    [first] = mockpay.notifications(request_id, wait=10)
+    assert first["vaultingRequestId"] == request_id and first["clientId"] == mockpay.client.client_id
+    assert mockpay.notifications(request_id, status="delivered") == []
+    assert mockpay.notifications("some-other-id") == []
+
+    mockpay.advance(120)  # the retry after a failed first attempt
+    [n] = mockpay.notifications(request_id, status="delivered", wait=10)
+    assert [a["httpStatus"] for a in n["attempts"]] == [503, 200]
+    assert n["body"]["paymentMethodDetail"] == answer["paymentMethodDetail"]
+    request = received[-1]
+    assert check_signature("POST", request.path, request.headers["client-id"], request.headers["request-time"],
+                           request.get_data(as_text=True), request.headers["signature"],
+                           mockpay.client.alipay_public_key)
+
+
+def test_complete_challenge_as_the_buyer(mockpay):
+    request_id, answer = vault(mockpay, scenario="3ds_challenge")
+    assert answer["result"]["resultCode"] == "VERIFICATION_IN_PROCESS"
+    done = mockpay.complete_challenge(request_id)
+    assert done["vaultingStatus"] == "SUCCESS" and done["clientId"] == mockpay.client.client_id
+    inquired = mockpay.execute(testing.inquire_vaulting_request(request_id))
+    assert inquired["vaultingStatus"] == "SUCCESS"
+    assert inquired["paymentMethodDetail"]["card"]["cardToken"] == done["paymentMethodDetail"]["card"]["cardToken"]
+    with pytest.raises(AdminError) as over:
+        mockpay.complete_challenge(request_id, "fail")
+    assert over.value.status == 409 and over.value.body["error"]["code"] == "ALREADY_FINAL"
+
+    request_id, _ = vault(mockpay, scenario="3ds_challenge")
+    assert mockpay.complete_challenge(request_id, "cancel")["vaultingResultCode"] == "USER_PAYMENT_VERIFICATION_FAILED"
+    with pytest.raises(AdminError) as missing:
+        mockpay.complete_challenge("no-such-vault")
+    assert missing.value.status == 404
+
+
+def test_complete_challenge_checks_a_one_time_code_when_given(mockpay):
+    request_id, _ = vault(mockpay, card_no="4000000505000002")  # the catalogue's challenge with code 123456
+    with pytest.raises(AdminError) as wrong:
+        mockpay.complete_challenge(request_id, otp="000000")
+    assert wrong.value.status == 422 and wrong.value.body["error"]["code"] == "WRONG_CODE"
+    assert mockpay.complete_challenge(request_id, otp="123456")["vaultingStatus"] == "SUCCESS"
+
+
+def test_use_scenarios_for_this_client_only(mockpay, tmp_path):
+    rules_file = tmp_path / "ci.yaml"
+    rules_file.write_text("rules:\n"
+                          "  - match: {bin: \"4\"}\n"
+                          "    outcome: {resultCode: RISK_REJECT, reason: FRAUD_REJECT}\n")
+    answer = mockpay.use_scenarios(
+        {"rules": [{"match": {"cardNo": "5162774114974622"},
+                    "sequence": [{"resultCode": "UNKNOWN_EXCEPTION"}, {"resultCode": "SUCCESS"}]}]},
+        rules_file,
+        "default: {resultCode: VERIFICATION_FAIL, reason: DO_NOT_HONOR}\n")
+    assert len(answer["rules"]) == 2
+    codes = [vault(mockpay, card_no="5162774114974622")[1]["result"]["resultCode"] for _ in range(2)]
+    assert codes == ["UNKNOWN_EXCEPTION", "SUCCESS"]
+    assert vault(mockpay, brand="VISA")[1]["result"]["resultCode"] == "RISK_REJECT"
+    assert vault(mockpay, brand="JCB")[1]["result"]["resultCode"] == "VERIFICATION_FAIL"
+    other = mockpay.add_client("SANDBOX_OTHER_JOB")
+    body = mockpay.builder.vault_payment_method(brand="VISA")
+    assert mockpay.execute(testing.to_sdk_request("vaultPaymentMethod", body), client=other)[
+        "result"]["resultCode"] == "SUCCESS"
+
+    mockpay.use_scenarios()  # drop them: the catalogue answers again
+    assert vault(mockpay, brand="VISA")[1]["result"]["resultCode"] == "SUCCESS"
+
+
+def test_use_scenarios_names_the_file_and_line_of_a_mistake(mockpay, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("rules:\n  - match: {cardNo: \"4054695723100768\"}\n    outcome: {resultCode: SUCESS}\n")
+    with pytest.raises(ScenarioError, match=r"bad.yaml:3: rule 1: .*did you mean SUCCESS"):
+        mockpay.use_scenarios(bad)
+    with pytest.raises(FileNotFoundError):
+        mockpay.use_scenarios(tmp_path / "missing.yaml")
+    assert mockpay.admin("GET", "/_mockpay/scenarios?clientId=" + mockpay.client.client_id)["sources"][0] \
+        != "clients/" + mockpay.client.client_id
+
+
+DISPATCHERS = []
+
+
+def test_first_server_runs_a_dispatcher(mockpay):
+    assert mockpay.services.dispatcher.running
+    DISPATCHERS.append(mockpay.services.dispatcher)
+
+
+def test_teardown_stopped_the_first_servers_dispatcher(mockpay):
+    [first] = DISPATCHERS
+    assert first is not mockpay.services.dispatcher
+    assert not first.running
+    assert [t.name for t in threading.enumerate()].count("mockpay-dispatcher") == 1  # this test's own
+'''
+N_HELPER_TESTS = HELPER_TESTS.count("\ndef test_")
 
 
 def _sdk_connection():
@@ -141,6 +257,12 @@ def test_merchant_tests_pass_through_the_plugin(pytester, transport):
     # the fixture leaves the process as it found it
     assert os.environ.get("SSL_CERT_FILE") == cert_file_before
     assert _sdk_connection() is connection_before
+
+
+def test_the_fixture_helpers(pytester):
+    pytester.makepyfile(test_helpers=HELPER_TESTS)
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-p", "no:randomly")
+    result.assert_outcomes(passed=N_HELPER_TESTS)
 
 
 def _unprivileged_pytest(pytester, *args):
@@ -184,10 +306,12 @@ def test_marker_is_registered(pytester):
     result.stdout.fnmatch_lines(["@pytest.mark.mockpay(*"])
 
 
-def test_the_readme_example_passes(pytester):
+def test_the_readme_examples_pass(pytester):
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     section = readme.split("## Testing with pytest", 1)[1].split("\n## ", 1)[0]
-    example = section.split("```python\n", 1)[1].split("```", 1)[0]
-    pytester.makepyfile(test_readme_example=example)
+    examples = [block.split("```", 1)[0] for block in section.split("```python\n")[1:]]
+    assert len(examples) == 2
+    assert len(examples[0].strip().splitlines()) <= 14  # the short example stays short
+    pytester.makepyfile(**{f"test_readme_example_{i}": example for i, example in enumerate(examples)})
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=example.count("\ndef test_"))
+    result.assert_outcomes(passed=sum(example.count("\ndef test_") for example in examples))

@@ -89,6 +89,35 @@ class TestBuiltinCatalogue:
         codes = {r.outcomes[0].result_code for r in self.rules if r.api == "inquireVaulting"}
         assert codes >= {"UNKNOWN_EXCEPTION", "VAULTING_NOT_EXIST"}
 
+    def test_a_card_for_every_result_code_of_cache_card(self):
+        rules = [r for r in self.rules if r.api == "cacheCard"]
+        assert all(len(r.card_numbers()) == 1 and len(r.conditions) == 1 for r in rules)
+        codes = [r.outcomes[0].result_code for r in rules]
+        assert sorted(codes) == sorted({"SUCCESS", "PROCESS_FAIL", "PARAM_ILLEGAL", "UNKNOWN_EXCEPTION",
+                                        "REPEAT_REQ_INCONSISTENT", "USER_NOT_EXIST", "USER_STATUS_ABNORMAL",
+                                        "INVALID_PAYMENTMETHOD_TOKEN", "REQUEST_TRAFFIC_EXCEED_LIMIT"})
+        engine = sc.ScenarioEngine()
+        for rule in rules:
+            [card] = rule.card_numbers()
+            body = {"paymentMethodDetail": {"paymentMethodDetailType": "CARD",
+                                            "card": {"cardNo": card, "expiryYear": "2030", "expiryMonth": "07"}}}
+            assert engine.choose("c", "cacheCard", body, card).result_code == rule.outcomes[0].result_code
+            # the same card on vaultPaymentMethod is not one of these rules
+            assert engine.choose("c", "vaultPaymentMethod", request(card), card).rule == "default: success"
+
+    def test_a_request_id_prefix_for_every_result_code_of_create_vaulting_session(self):
+        rules = [r for r in self.rules if r.api == "createVaultingSession"]
+        codes = [r.outcomes[0].result_code for r in rules]
+        assert sorted(codes) == sorted({"SUCCESS", "PARAM_ILLEGAL", "PROCESS_FAIL", "UNKNOWN_EXCEPTION"})
+        engine = sc.ScenarioEngine()
+        for rule in rules:
+            [condition] = rule.conditions
+            body = {"paymentMethodType": "CARD", "vaultingRequestId": condition.value[0] + "42"}
+            assert engine.choose("c", "createVaultingSession", body).result_code == rule.outcomes[0].result_code
+        assert engine.choose("c", "createVaultingSession", {"paymentMethodType": "CARD",
+                                                            "vaultingRequestId": "mockpay-session-x"}).rule \
+            == "default: success"
+
     def test_the_3ds_exemption_card_wins_over_the_3ds_flag(self):
         engine = sc.ScenarioEngine()
         req = request("4035501000000008", is3DSAuthentication="true")
@@ -101,6 +130,74 @@ class TestBuiltinCatalogue:
         outcome = sc.ScenarioEngine().choose("c", "vaultPaymentMethod", request("4111111111111111"),
                                              "4111111111111111")
         assert outcome.result_code == "SUCCESS" and outcome.rule == "default: success"
+
+
+# -- rules for every API are checked against that API's request schema --------------------------
+
+def test_every_api_with_result_codes_has_a_request_schema_for_its_rules():
+    from mockpay.codes import API_CODES
+    assert all(sc._request_schema(api) is not None for api in API_CODES)
+
+
+class TestCacheCardAndSessionRules:
+    def test_cache_card_rules_use_cache_card_field_names(self):
+        (issue,) = issues_of("""
+            rules:
+              - api: cacheCard
+                match: {cvv: "123"}
+                outcome: {resultCode: USER_NOT_EXIST}
+            """)
+        assert (issue.line, issue.rule) == (3, "rule 1")
+        assert "cvv is not a request field of cacheCard" in issue.message
+        sc.parse(doc("""
+            rules:
+              - api: cacheCard
+                match: {securityCode: "999", instUserName.lastName: Doe, expiryYear: "2030", bin: "4000"}
+                outcome: {resultCode: USER_STATUS_ABNORMAL}
+            """), "ok.yaml")
+
+    def test_cache_card_matching_on_its_fields(self, tmp_path):
+        engine = engine_for(tmp_path, """
+            rules:
+              - api: cacheCard
+                match: {lastName: Doe, bin: "4111"}
+                outcome: {resultCode: USER_NOT_EXIST}
+            """)
+        card = {"cardNo": "4111111111111111", "expiryYear": "2030", "expiryMonth": "07",
+                "instUserName": {"firstName": "Jane", "lastName": "Doe"}}
+        body = {"paymentMethodDetail": {"paymentMethodDetailType": "CARD", "card": card}}
+        assert engine.choose("c", "cacheCard", body, card["cardNo"]).result_code == "USER_NOT_EXIST"
+        card["instUserName"]["lastName"] = "Roe"
+        assert engine.choose("c", "cacheCard", body, card["cardNo"]).result_code == "SUCCESS"
+
+    def test_session_rules_know_the_session_fields_and_that_no_card_is_sent(self):
+        issues = issues_of("""
+            rules:
+              - api: createVaultingSession
+                match: {bin: "4"}
+                outcome: {resultCode: PROCESS_FAIL}
+              - api: createVaultingSession
+                match: {terminalType: WEB}
+                outcome: {resultCode: PROCESS_FAIL}
+              - api: createVaultingSession
+                outcome: {resultCode: VERIFICATION_FAIL}
+            """)
+        assert [(i.line, i.rule) for i in issues] == [(3, "rule 1"), (6, "rule 2"), (9, "rule 3")]
+        assert "createVaultingSession requests carry no card number" in issues[0].message
+        assert "terminalType is not a request field of createVaultingSession" in issues[1].message
+        assert "VERIFICATION_FAIL is not a result code of createVaultingSession" in issues[2].message
+
+    def test_session_matching_on_its_fields(self, tmp_path):
+        engine = engine_for(tmp_path, """
+            rules:
+              - api: createVaultingSession
+                match: {is3DSAuthentication: true, merchantRegion: BR}
+                outcome: {resultCode: PROCESS_FAIL}
+            """)
+        body = {"paymentMethodType": "CARD", "vaultingRequestId": "s-1", "is3DSAuthentication": "true",
+                "merchantRegion": "BR"}
+        assert engine.choose("c", "createVaultingSession", body).result_code == "PROCESS_FAIL"
+        assert engine.choose("c", "createVaultingSession", dict(body, merchantRegion="US")).result_code == "SUCCESS"
 
 
 # -- invalid files: each message names the file, the line and the rule -------------------------
@@ -320,7 +417,6 @@ class TestMatching:
             """)
         got = [engine.choose("c", "vaultPaymentMethod", request(), n) for n in ("1", "2", "3")]
         assert [(o.fault, o.processed) for o in got] == [("http_503", False), ("drop", True), ("timeout", False)]
-        assert [o.extra["processed"] for o in got] == [False, True, False]
 
 
 # -- sequences and per-client sets (state in SQLite) ----------------------------------------

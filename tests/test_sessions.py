@@ -77,14 +77,8 @@ def test_session_answer_fields_and_shape(ams, services):
     assert len(answer["normalUrl"]) <= 2048
 
 
-def test_session_lifetime_is_configurable(tmp_path, merchant_keys):
-    from mockpay import create_app
-    from tests.conftest import Caller
-    app = create_app({"data_dir": tmp_path / "d", "dispatcher": False, "session_ttl": 120})
-    svc = app.extensions["mockpay"]
-    svc.clients.add("C", public_key=merchant_keys["public"])
-    caller = Caller(app, {"client_id": "C", "private_key": merchant_keys["private"],
-                          "alipay_public_key": svc.keyring.public_key_body})
+def test_session_lifetime_is_configurable(make_ams):
+    svc, caller = make_ams(session_ttl=120)
     answer = caller.call(CREATE, session_body())
     row = svc.store.get_session(answer["vaultingSessionId"])
     assert row["expires_at"] - row["created_at"] == 120

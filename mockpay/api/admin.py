@@ -2,25 +2,36 @@
 {"error": {"code", "message"}} with a 4xx status."""
 from __future__ import annotations
 
+import math
+
 from flask import Blueprint, jsonify, request
 
 from .. import openapi
 from ..clients import ClientError
+from ..clock import iso
+from ..notify import STATUSES, NotFound
+from ..scenarios import ScenarioError
 from ..schemas import admin as admin_schemas
+from ..vaulting import ChallengeError
 from .gateway import services
 
 bp = Blueprint("admin", __name__, url_prefix="/_mockpay")
 
 
 class AdminError(Exception):
-    def __init__(self, status: int, code: str, message: str):
+    """An admin API error; `details` (a list of problems, or the vault) goes in error.details."""
+
+    def __init__(self, status: int, code: str, message: str, details=None):
         super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+        self.status, self.code, self.message, self.details = status, code, message, details
 
 
 @bp.errorhandler(AdminError)
 def _admin_error(exc: AdminError):
-    return jsonify({"error": {"code": exc.code, "message": exc.message}}), exc.status
+    body = {"error": {"code": exc.code, "message": exc.message}}
+    if exc.details is not None:
+        body["error"]["details"] = exc.details
+    return jsonify(body), exc.status
 
 
 def json_body() -> dict:
@@ -71,12 +82,7 @@ def get_client(client_id):
     return jsonify(clients.describe(row, with_private_key=bool(row["merchant_private_key"])))
 
 
-# -- notify (issue 4): the mock clock and the notification outbox ------------------------
-import math  # noqa: E402  (kept with the block it serves)
-
-from ..clock import iso  # noqa: E402
-from ..notify import STATUSES, NotFound  # noqa: E402
-
+# -- the mock clock and the notification outbox ------------------------------------------
 
 def _clock_json(clock, now: float) -> dict:
     return {"now": iso(now), "epoch": round(now, 3), "scale": clock.scale}
@@ -143,23 +149,7 @@ def resend_notification(notification_id):
     return jsonify(notification), 202
 
 
-# -- scenarios and 3DS challenges (issue 3) -------------------------------------------
-
-class DetailedAdminError(AdminError):
-    """An AdminError with machine-readable details (a list of problems, or the vault)."""
-
-    def __init__(self, status: int, code: str, message: str, details=None):
-        super().__init__(status, code, message)
-        self.details = details
-
-
-@bp.errorhandler(DetailedAdminError)
-def _detailed_admin_error(exc: DetailedAdminError):
-    body = {"error": {"code": exc.code, "message": exc.message}}
-    if exc.details is not None:
-        body["error"]["details"] = exc.details
-    return jsonify(body), exc.status
-
+# -- scenarios and 3DS challenges -----------------------------------------------------
 
 @bp.get("/scenarios")
 def scenario_catalogue():
@@ -184,8 +174,6 @@ def _known_client(client_id: str) -> None:
 @bp.put("/clients/<client_id>/scenarios")
 def put_client_scenarios(client_id):
     """Load a rule set (the YAML of a scenario file, or the same as JSON) for this client id only."""
-    from ..scenarios import ScenarioError
-
     _known_client(client_id)
     text = request.get_data(as_text=True)
     if not text.strip():
@@ -194,7 +182,7 @@ def put_client_scenarios(client_id):
     try:
         compiled = svc.scenarios.put_client_set(client_id, text, svc.clock.now())
     except ScenarioError as exc:
-        raise DetailedAdminError(400, "INVALID_SCENARIOS", str(exc), [str(i) for i in exc.issues]) from None
+        raise AdminError(400, "INVALID_SCENARIOS", str(exc), [str(i) for i in exc.issues]) from None
     return jsonify({"clientId": client_id, "rules": [r.describe() for r in compiled.rules],
                     "default": compiled.default_spec})
 
@@ -225,8 +213,6 @@ COMPLETE_ACTIONS = {"success": "authenticate", "fail": "fail", "cancel": "cancel
 def complete_vault_challenge(vaulting_request_id):
     """Finish an open 3DS challenge without a browser:
     {"outcome": "success" | "fail" | "cancel", "clientId": optional, "otp": optional}."""
-    from ..vaulting import ChallengeError
-
     data = json_body()
     outcome = data.get("outcome")
     if outcome not in COMPLETE_ACTIONS:
@@ -250,7 +236,7 @@ def complete_vault_challenge(vaulting_request_id):
                                                 otp=data.get("otp"), check_otp="otp" in data)
     except ChallengeError as exc:
         details = svc.vaulting.describe(exc.vault) if exc.vault is not None else None
-        raise DetailedAdminError(422 if exc.code == "WRONG_CODE" else 409, exc.code, exc.message, details) from None
+        raise AdminError(422 if exc.code == "WRONG_CODE" else 409, exc.code, exc.message, details) from None
     body = svc.vaulting.describe(final)
     body["clientId"] = final["client_id"]
     body["redirectUrl"] = final["redirect_url"]

@@ -31,13 +31,15 @@ def inquire_vaulting(client_id, body):
     return services().vaulting.inquire(client_id, body)
 
 
-# -- createVaultingSession (sessions & card tokens) -------------------------------
+# -- createVaultingSession ---------------------------------------------------------
 
 def session_links() -> SessionLinks:
     return SessionLinks(services().config.public_url or request.host_url)
 
 
 @route(bp, "/vaults/createVaultingSession")
-@ams_endpoint(session_schemas.create_vaulting_session, "createVaultingSession")
+@ams_endpoint(session_schemas.create_vaulting_session, "createVaultingSession",
+              response=responses.create_vaulting_session)
 def create_vaulting_session(client_id, body):
+    """Open a session for the hosted card-binding page (normalUrl) or the client component (session data)."""
     return services().sessions.create(client_id, body, session_links())

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields
 
-from .vaulting import UserNameSchema
+from .payment_methods import InstUserNameSchema
+from .vaulting import AddressSchema, UserNameSchema
 
 
 def _s(max_length: int | None = None, description: str | None = None, **metadata) -> fields.String:
@@ -87,5 +88,39 @@ class InquireVaultingResponseSchema(Schema):
     metadata = _s(2048, "echoed from vaultPaymentMethod")
 
 
+class CreateVaultingSessionResponseSchema(Schema):
+    result = fields.Nested(ResultSchema, required=True)
+    vaultingSessionData = _s(4096, "opaque; for the client component (four segments joined by &&)")
+    vaultingSessionId = _s(64)
+    vaultingSessionExpiryTime = _s(64, "ISO 8601 with offset (mock clock)")
+    normalUrl = _s(2048, "the hosted card-binding page")
+
+
+class CachedCardSchema(Schema):
+    """The card behind a cacheCard token: never the full number, never the security code."""
+    cardToken = _s(2048, "temporary: usable once in vaultPaymentMethod's card.cardToken until expiryTime")
+    mask = _s(32, "first six and last four digits, e.g. 123456******1234")
+    last4 = _s(4)
+    brand = _s(64)
+    expiryYear = _s(4)
+    expiryMonth = _s(2)
+    instUserName = fields.Nested(InstUserNameSchema)
+    billingAddress = fields.Nested(AddressSchema)
+
+
+class CachedPaymentMethodDetailSchema(Schema):
+    paymentMethodDetailType = _s(32, enum=["card"])
+    card = fields.Nested(CachedCardSchema)
+
+
+class CacheCardResponseSchema(Schema):
+    result = fields.Nested(ResultSchema, required=True)
+    paymentMethodDetail = fields.Nested(CachedPaymentMethodDetailSchema,
+                                        metadata={"description": "when resultStatus is S"})
+    expiryTime = _s(64, "when the token expires: ISO 8601 with offset (mock clock)")
+
+
 vault_payment_method = VaultPaymentMethodResponseSchema()
 inquire_vaulting = InquireVaultingResponseSchema()
+create_vaulting_session = CreateVaultingSessionResponseSchema()
+cache_card = CacheCardResponseSchema()

@@ -11,11 +11,15 @@ from com.alipay.ams.api.request.vaulting.alipay_vaulting_payment_method_request 
 from com.alipay.ams.api.request.vaulting.alipay_vaulting_query_request import AlipayVaultingQueryRequest
 
 
-def vault_request(request_id: str, card_no: str = "4054695723100768", *, cvv: str = "123",
-                  expiry_year: str = "30", expiry_month: str = "08",
+def vault_request(request_id: str, card_no: str | None = "4054695723100768", *, cvv: str = "123",
+                  expiry_year: str | None = "30", expiry_month: str | None = "08", card_token: str | None = None,
                   notification_url: str = "https://merchant.example/notify",
                   redirect_url: str = "https://merchant.example/return", is3ds=None,
                   metadata: str | None = None) -> AlipayVaultingPaymentMethodRequest:
+    """vaultPaymentMethod through the SDK's own model. With `card_token` (a cacheCard token),
+    the card carries the token and the CVV only."""
+    if card_token is not None:
+        card_no = expiry_year = expiry_month = None
     req = AlipayVaultingPaymentMethodRequest()
     req.vaulting_request_id = request_id
     req.vaulting_notification_url = notification_url
@@ -24,6 +28,7 @@ def vault_request(request_id: str, card_no: str = "4054695723100768", *, cvv: st
     detail.payment_method_type = "CARD"
     card = CardPaymentMethodDetail()
     card.card_no = card_no
+    card.card_token = card_token
     card.cvv = cvv
     card.expiry_year = expiry_year
     card.expiry_month = expiry_month

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import json
 
-from com.alipay.ams.api.model.card_payment_method_detail import CardPaymentMethodDetail
-from com.alipay.ams.api.model.env import Env
-from com.alipay.ams.api.model.payment_method_detail import PaymentMethodDetail
 from com.alipay.ams.api.request.alipay_request import AlipayRequest
 from com.alipay.ams.api.request.vaulting.alipay_vaulting_payment_method_request import \
     AlipayVaultingPaymentMethodRequest
 from com.alipay.ams.api.request.vaulting.alipay_vaulting_session_request import AlipayVaultingSessionRequest
+
+from tests.integration.sdk import vault_request
 
 CACHE_CARD_PATH = "/ams/api/v1/paymentMethods/cacheCard"
 
@@ -54,18 +53,4 @@ def cache_card_request(card_no: str = "4054695723100768", **overrides) -> CacheC
 
 def token_vault_request(request_id: str, card_token: str, cvv: str = "123") -> AlipayVaultingPaymentMethodRequest:
     """vaultPaymentMethod through the SDK's own model, with card.cardToken instead of cardNo."""
-    req = AlipayVaultingPaymentMethodRequest()
-    req.vaulting_request_id = request_id
-    req.vaulting_notification_url = "https://merchant.example/notify"
-    req.redirect_url = "https://merchant.example/return"
-    detail = PaymentMethodDetail()
-    detail.payment_method_type = "CARD"
-    card = CardPaymentMethodDetail()
-    card.card_token = card_token
-    card.cvv = cvv
-    detail.card = card
-    req.payment_method_detail = detail
-    env = Env()
-    env.terminal_type = "WEB"
-    req.env = env
-    return req
+    return vault_request(request_id, card_token=card_token, cvv=cvv)

@@ -3,6 +3,7 @@ Playwright), against real `mockpay serve` processes."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from pathlib import Path
 from urllib.parse import quote
@@ -10,11 +11,11 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from mockpay.clock import Clock
 from mockpay.store import Store
 from tests.integration.sdk import execute, inquire_request
 from tests.integration.sdk_sessions import session_request
 from tests.support import MC_OK, VISA_OK, ServerProcess, sdk_body, signed_headers
+from tests.webhook import Receiver
 
 pytestmark = pytest.mark.browser
 
@@ -99,6 +100,53 @@ def test_bad_card_then_good_card_lands_on_redirect_url(context, sdk_client, shop
         == card["cardToken"]
 
 
+def test_3ds_session_passes_the_challenge_then_inquire_and_notification_say_success(context, sdk_client,
+                                                                                    tls_server, shop):
+    """The whole hosted leg with 3DS: the SDK's AlipayVaultingSessionRequest with
+    is3DSAuthentication "true", the card form, the real scenario engine's challenge, the
+    challenge page, the merchant's redirectUrl; then inquireVaulting and notifyVaulting."""
+    receiver = Receiver(tls_server.client["alipayPublicKey"])
+    shop.expect_request("/notify", method="POST").respond_with_handler(receiver.handle)
+    request_id = new_id()
+    created = execute(sdk_client, session_request(request_id, redirect_url=shop.url_for("/return"),
+                                                  notification_url=shop.url_for("/notify"), is3ds="true"))
+    assert created["result"]["resultCode"] == "SUCCESS"
+    page = context.new_page()
+    page.goto(created["normalUrl"])
+    fill(page, VISA_OK)
+    with page.expect_navigation(url=re.compile(r"/challenge/ch_")):
+        page.click("#submit")
+    assert page.url.startswith(tls_server.gateway_url + "/challenge/")
+    assert page.locator("#masked-card").inner_text() == "VISA 405469******0768"
+    screenshot(page, "session-3ds-challenge")
+    waiting = execute(sdk_client, inquire_request(request_id))
+    assert (waiting["vaultingStatus"], waiting["vaultingResultCode"]) == ("PROCESSING", "VERIFICATION_IN_PROCESS")
+    assert waiting["normalUrl"] == page.url
+    assert receiver.calls_for(request_id) == []
+
+    # the challenge came from the real engine: the catalogue's is3DSAuthentication rule
+    store = Store(tls_server.data_dir / "mockpay.sqlite3")
+    try:
+        vault = store.get_vault(tls_server.client["clientId"], request_id)
+        rule = json.loads(vault["challenge"])["rule"]
+    finally:
+        store.close()
+    assert rule.startswith("mockpay/default_scenarios.yaml:") and rule.endswith(" antom-3ds-challenge"), rule
+
+    with page.expect_navigation(url=shop.url_for("/return")):
+        page.click("#authenticate")
+    assert page.inner_text("#shop") == "Back at the shop"
+
+    answer = execute(sdk_client, inquire_request(request_id))
+    assert (answer["vaultingStatus"], answer["vaultingResultCode"]) == ("SUCCESS", "SUCCESS")
+    assert answer["paymentMethodDetail"]["card"]["maskedCardNo"] == "************0768"
+    [call] = receiver.wait_calls(request_id, 1)
+    assert call.verified, call.verify_error  # the SDK's check_signature accepted it
+    assert call.path == "/notify" and call.headers["client-id"] == tls_server.client["clientId"]
+    assert call.body["result"] == {"resultStatus": "S", "resultCode": "SUCCESS", "resultMessage": "success"}
+    assert call.body["paymentMethodDetail"] == answer["paymentMethodDetail"]
+
+
 def test_session_data_opens_the_page(context, sdk_client, tls_server):
     created = execute(sdk_client, session_request(new_id()))
     page = context.new_page()
@@ -120,12 +168,9 @@ def clock_server(tmp_path_factory):
 
 
 def advance_clock(server: ServerProcess, seconds: float) -> None:
-    """Move the server's mock clock through its database (what the clock admin endpoint will do)."""
-    store = Store(server.data_dir / "mockpay.sqlite3")
-    try:
-        Clock(store).advance(seconds)
-    finally:
-        store.close()
+    """Move the server's mock clock (POST /_mockpay/clock/advance)."""
+    response = requests.post(server.base_url + "/_mockpay/clock/advance", json={"seconds": seconds}, timeout=10)
+    assert response.status_code == 200, response.text
 
 
 def call(server: ServerProcess, path: str, body: dict) -> dict:

@@ -152,12 +152,18 @@ def test_completing_the_challenge_page_sends_the_notification(example_server, re
     assert ("paymentMethodDetail" in call.body) is (result == "S")
 
 
-def test_an_expired_challenge_sends_a_failure_notification(example_server, receiver):
+def test_an_expired_challenge_fails_by_itself_and_sends_a_failure_notification(example_server, receiver):
+    """Only the clock moves: the workers' dispatchers expire the challenge and notify the merchant,
+    without any API call (inquireVaulting or the challenge page) to notice it."""
     request_id, _ = challenge_vault(receiver, "4000000506000001")  # expire -> VERIFY_TIMES_EXCEED_LIMIT
     advanced = requests.post(example_server.base_url + "/_mockpay/clock/advance", json={"seconds": 15 * 60 + 1},
                              timeout=10)
     assert advanced.status_code == 200, advanced.text
-    state = receiver.merchant.call(INQUIRE, {"vaultingRequestId": request_id})  # noticed lazily
-    assert (state["vaultingStatus"], state["vaultingResultCode"]) == ("FAIL", "VERIFY_TIMES_EXCEED_LIMIT")
     [call] = receiver.wait_calls(request_id, 1)
-    assert call.verified and call.body["result"]["resultStatus"] == "F"
+    assert call.verified, call.verify_error
+    assert call.body["result"]["resultStatus"] == "F"
+    assert call.body["result"]["resultCode"] == "VERIFICATION_FAIL"
+    assert "paymentMethodDetail" not in call.body
+    state = receiver.merchant.call(INQUIRE, {"vaultingRequestId": request_id})
+    assert (state["vaultingStatus"], state["vaultingResultCode"]) == ("FAIL", "VERIFY_TIMES_EXCEED_LIMIT")
+    assert len(receiver.calls_for(request_id)) == 1

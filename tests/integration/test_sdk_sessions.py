@@ -7,10 +7,13 @@ import datetime as dt
 import json
 import uuid
 
+import pytest
+import requests
 from com.alipay.ams.api.response.vaulting.alipay_vaulting_session_response import AlipayVaultingSessionResponse
 
 from tests.integration.sdk import execute, inquire_request
 from tests.integration.sdk_sessions import cache_card_request, session_request, token_vault_request
+from tests.webhook import Receiver
 
 
 def new_id() -> str:
@@ -89,3 +92,31 @@ def test_production_path_cache_card(production_sdk_client):
     answer = execute(production_sdk_client, cache_card_request("5162774114974622", brand="MASTERCARD"))
     assert answer["result"]["resultCode"] == "SUCCESS"
     assert answer["paymentMethodDetail"]["card"]["brand"] == "MASTERCARD"
+
+
+# -- a finished hosted session's vault sends its notifyVaulting -------------------------------
+
+@pytest.mark.parametrize("card_no, status, code", [("5162774114974622", "S", "SUCCESS"),
+                                                   ("5162770472561357", "F", "VERIFICATION_FAIL")])
+def test_a_finished_hosted_session_sends_its_notification(sdk_client, tls_server, httpserver, card_no, status, code):
+    """The buyer posts the card form (plain HTTP form post, as the page does without script);
+    the vault it makes is notified to the session's vaultingNotificationUrl, signed so that the
+    SDK's check_signature accepts it, with what inquireVaulting reports."""
+    receiver = Receiver(tls_server.client["alipayPublicKey"])
+    httpserver.expect_request("/hooks/antom", method="POST").respond_with_handler(receiver.handle)
+    request_id = new_id()
+    created = execute(sdk_client, session_request(request_id, notification_url=httpserver.url_for("/hooks/antom")))
+    page = requests.post(created["normalUrl"], allow_redirects=False, timeout=10,
+                         verify=str(tls_server.data_dir / "tls" / "ca.pem"),
+                         data={"cardNumber": card_no, "expiry": "07/30", "cvv": "123", "cardholderName": "Ada Lovelace"})
+    assert page.status_code == 303 and page.headers["Location"] == "https://merchant.example/return"
+
+    [call] = receiver.wait_calls(request_id, 1)
+    assert call.verified, call.verify_error
+    assert call.path == "/hooks/antom" and call.headers["client-id"] == tls_server.client["clientId"]
+    assert (call.body["result"]["resultStatus"], call.body["result"]["resultCode"]) == (status, code)
+    inquired = execute(sdk_client, inquire_request(request_id))
+    assert inquired["vaultingStatus"] == ("SUCCESS" if status == "S" else "FAIL")
+    assert call.body.get("paymentMethodDetail") == inquired.get("paymentMethodDetail")
+    assert ("paymentMethodDetail" in call.body) is (status == "S")
+    assert card_no not in call.raw
