@@ -12,7 +12,7 @@ from pathlib import Path
 from flask import Flask
 
 from . import notify
-from .api import admin, docs, gateway, hosted, pages, payment_methods, vaults
+from .api import admin, dashboard, docs, gateway, hosted, pages, payment_methods, vaults
 from .card_tokens import CardTokens
 from .clients import Clients
 from .clock import Clock
@@ -88,6 +88,7 @@ def create_app(config: Config | dict | None = None) -> Flask:
     # /_mockpay/: admin API, OpenAPI document and docs
     app.register_blueprint(admin.bp)
     app.register_blueprint(docs.bp)
+    app.register_blueprint(dashboard.bp)            # the dashboard: HTML pages at /_mockpay/ui
     # wake the dispatcher after a request enqueued a notification; start it (one thread per worker)
     notify.init_app(app, services.notifier, services.dispatcher)
     logging.getLogger("mockpay").setLevel(logging.INFO)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import sqlite3
 import threading
 import time
@@ -256,29 +257,26 @@ class Store:
         self._touch_clock_marker()
         return mock
 
-    # The clock's anchor changes only here. After each change one byte is appended to a
-    # marker file beside the database, so every process can keep the anchor in memory and
-    # check a stat() instead of querying on every read of the clock. The version is the
-    # marker's (inode, size): the size only grows, so a version never comes back. (A new
-    # inode per change did: the filesystem reuses a freed inode at once, so after two
-    # changes a worker that saw neither took the old anchor for current; proof, issue 7.)
+    # The clock's anchor changes only here. After each change a marker file beside the
+    # database gets a fresh random token, so every process can keep the anchor in memory
+    # and read a few bytes instead of querying on every read of the clock. (Not the
+    # inode or mtime: file systems reuse inodes and keep coarse timestamps.)
     @property
     def clock_marker(self) -> str:
         return self.path + ".clock"
 
-    def clock_version(self) -> tuple[int, int] | None:
+    def clock_version(self) -> str | None:
         try:
-            st = os.stat(self.clock_marker)
+            with open(self.clock_marker) as fh:
+                return fh.read()
         except FileNotFoundError:
             return None
-        return st.st_ino, st.st_size
 
     def _touch_clock_marker(self) -> None:
-        fd = os.open(self.clock_marker, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, b".")
-        finally:
-            os.close(fd)
+        tmp = f"{self.clock_marker}.{os.getpid()}.{threading.get_ident()}"
+        with open(tmp, "w") as fh:
+            fh.write(secrets.token_hex(16))
+        os.replace(tmp, self.clock_marker)
 
     # -- vaults ---------------------------------------------------------------
     def get_vault(self, client_id: str, vaulting_request_id: str) -> sqlite3.Row | None:

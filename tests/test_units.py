@@ -119,3 +119,15 @@ def test_tls_ca_issues_a_certificate_for_the_names(tmp_path):
     context.load_verify_locations(str(ca))
     ca_again, _, _ = ensure_tls(tmp_path, ("mockpay.internal",))
     assert ca_again.read_bytes() == ca.read_bytes()  # the CA is created once
+
+
+def test_every_process_sees_each_advance(services):
+    """Another process's cached clock must notice every advance, however quick the succession."""
+    from mockpay.clock import Clock
+    from mockpay.store import Store
+    other = Clock(Store(services.config.db_path))  # as another gunicorn worker holds it
+    for steps in (1, 2, 3) * 5:  # several advances between two reads: inodes alternate on ext4
+        before = other.now()
+        for _ in range(steps):
+            services.clock.advance(600)
+        assert 600 * steps - 1 < other.now() - before < 600 * steps + 100
