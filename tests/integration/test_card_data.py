@@ -14,6 +14,7 @@ and every CVV:
 - in the server's log;
 - in every admin API answer: each GET of the OpenAPI document (so endpoints added later
   are covered without a change here) and the answers of the admin POSTs the run made;
+  and in the dashboard's pages (/_mockpay/ui), each vault's timeline included;
 - in every notification the merchant received.
 
 A CVV is 3 or 4 digits, which random bytes and timestamps also hold; so it is looked for
@@ -22,7 +23,8 @@ stored value.
 
 Scenario rules the operator writes name card numbers; the two scenario endpoints
 (GET /_mockpay/scenarios, GET /_mockpay/clients/{id}/scenarios) give the rules back as
-written. Those endpoints may show the numbers the rules name, and no other.
+written, and so does the dashboard's scenarios page. Those may show the numbers the
+rules name, and no other.
 """
 from __future__ import annotations
 
@@ -228,8 +230,9 @@ def test_no_card_number_and_no_cvv_at_rest_in_logs_or_in_admin_answers(tmp_path)
             leaks = [leak for c in receiver.calls for leak in find_leaks(c.raw.encode(), run.cards, run.cvvs,
                                                                          f"notification {c.vaulting_request_id}")]
 
-            # every admin GET the document lists, path parameters filled from this run
+            # every admin GET the document lists, path parameters filled from this run; the dashboard
             leaks += admin_get_leaks(server, run)
+            leaks += dashboard_leaks(server, run, list(expected))
             for name, body in run.admin_answers.items():
                 leaks += [leak for leak in find_leaks(body, run.cards - configured(server), run.cvvs, name)]
             # the data directory while the server runs (WAL and all)
@@ -281,3 +284,20 @@ def admin_get_leaks(server, run) -> list[str]:
             leaks += find_leaks(response.content, cards, run.cvvs, f"GET {path}")
     assert seen >= 10, f"only {seen} admin answers were read"
     return leaks
+
+
+def dashboard_leaks(server, run, request_ids: list[str]) -> list[str]:
+    """The dashboard's pages (/_mockpay/ui, server-rendered HTML), each vault's timeline included."""
+    client_id = server.client["clientId"]
+    pages = [("/_mockpay/ui/vaults", None), ("/_mockpay/ui/notifications", None), ("/_mockpay/ui/clock", None),
+             ("/_mockpay/ui/scenarios", {"clientId": client_id})]
+    pages += [("/_mockpay/ui/vault", {"clientId": client_id, "vaultingRequestId": rid}) for rid in request_ids]
+    named = configured(server)
+    leaks = []
+    for path, params in pages:
+        response = requests.get(server.base_url + path, params=params, timeout=30)
+        assert response.status_code == 200, (path, params, response.status_code)
+        cards = run.cards - named if path.endswith("/scenarios") else run.cards
+        leaks += find_leaks(response.content, cards, run.cvvs, f"GET {path} {params or ''}")
+    return leaks
+
