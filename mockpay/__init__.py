@@ -18,6 +18,7 @@ from .clients import Clients
 from .clock import Clock
 from .config import Config, load_config
 from .crypto import Keyring
+from .journal import Journal
 from .notify import Dispatcher, Notifier
 from .scenarios import ScenarioEngine
 from .sessions import VaultingSessions
@@ -41,6 +42,8 @@ class Services:
     sessions: VaultingSessions
     notifier: Notifier
     dispatcher: Dispatcher
+    # -- developer experience (issue 6, dx-ops) --
+    journal: Journal
 
 
 def build_services(config: Config, set_clock_scale: bool = True) -> Services:
@@ -63,9 +66,11 @@ def build_services(config: Config, set_clock_scale: bool = True) -> Services:
     dispatcher = Dispatcher(notifier, config)
     # 3DS challenges left open past challenge_ttl fail by themselves, and so are notified
     dispatcher.add_task(vaulting.expire_challenges)
+    # -- developer experience (issue 6, dx-ops) --
+    journal = Journal(store, clock, config.journal_cap)
     return Services(config=config, store=store, clock=clock, keyring=keyring, clients=clients,
                     scenarios=scenarios, card_tokens=card_tokens, vaulting=vaulting, sessions=sessions,
-                    notifier=notifier, dispatcher=dispatcher)
+                    notifier=notifier, dispatcher=dispatcher, journal=journal)
 
 
 def create_app(config: Config | dict | None = None) -> Flask:

@@ -241,3 +241,37 @@ def complete_vault_challenge(vaulting_request_id):
     body["clientId"] = final["client_id"]
     body["redirectUrl"] = final["redirect_url"]
     return jsonify(body)
+# -- request journal, vaults, reset (issue 6, dx-ops) ------------------------------
+
+def query_int(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise AdminError(400, "BAD_REQUEST", f"{name} must be an integer") from None
+    if not low <= value <= high:
+        raise AdminError(400, "BAD_REQUEST", f"{name} must be between {low} and {high}")
+    return value
+
+
+def query_str(name: str) -> str | None:
+    value = request.args.get(name)
+    return value if value else None
+
+
+@bp.get("/requests")
+def list_requests():
+    """The request journal, newest first. Filters: clientId, path (exact, or a
+    GLOB pattern with *), api, vaultingRequestId, resultCode; paging: limit, before (an id)."""
+    limit = query_int("limit", 100, 1, 1000)
+    before = query_int("before", 0, 0, 2 ** 62) or None
+    entries = services().journal.entries(
+        client_id=query_str("clientId"), path=query_str("path"), api=query_str("api"),
+        vaulting_request_id=query_str("vaultingRequestId"), result_code=query_str("resultCode"),
+        before=before, limit=limit)
+    out = {"requests": entries}
+    if len(entries) == limit:
+        out["next"] = {"before": entries[-1]["id"]}
+    return jsonify(out)
