@@ -12,6 +12,7 @@ from ..clock import iso
 from ..notify import STATUSES, NotFound
 from ..scenarios import ScenarioError
 from ..schemas import admin as admin_schemas
+from ..state import StateError
 from ..vaulting import ChallengeError
 from .gateway import services
 
@@ -275,3 +276,39 @@ def list_requests():
     if len(entries) == limit:
         out["next"] = {"before": entries[-1]["id"]}
     return jsonify(out)
+
+
+STATE_ERROR_STATUS = {"NOT_FOUND": 404, "CONFLICT": 409, "BAD_REQUEST": 400}
+
+
+@bp.errorhandler(StateError)
+def _state_error(exc: StateError):
+    return jsonify({"error": {"code": exc.code, "message": exc.message}}), STATE_ERROR_STATUS.get(exc.code, 400)
+
+
+@bp.get("/vaults")
+def list_vaults():
+    """Vaults, newest first, with the masked card only. Filters: clientId, status; paging: limit, offset."""
+    limit = query_int("limit", 100, 1, 1000)
+    offset = query_int("offset", 0, 0, 2 ** 31)
+    vaults = services().state.vaults(client_id=query_str("clientId"), status=query_str("status"),
+                                     limit=limit, offset=offset)
+    return jsonify({"vaults": vaults, "limit": limit, "offset": offset})
+
+
+@bp.get("/vaults/<vaulting_request_id>")
+def get_vault(vaulting_request_id):
+    return jsonify(services().state.vault(vaulting_request_id, client_id=query_str("clientId")))
+
+
+@bp.post("/reset")
+def reset():
+    """Delete recorded state: everything (no body, or {}) or one client's ({"clientId": ...})."""
+    data = {} if not request.get_data(cache=True).strip() else json_body()
+    unknown = sorted(set(data) - {"clientId"})
+    if unknown:
+        raise AdminError(400, "BAD_REQUEST", f"unknown field {unknown[0]!r}; the body is {{}} or {{\"clientId\": ...}}")
+    client_id = data.get("clientId")
+    if client_id is not None and (not isinstance(client_id, str) or not client_id):
+        raise AdminError(400, "BAD_REQUEST", "clientId must be a non-empty string")
+    return jsonify(services().state.reset(client_id))

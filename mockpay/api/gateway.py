@@ -35,6 +35,12 @@ def is_api_path(path: str) -> bool:
     return any(path == p or path.startswith(p + "/") for p in PREFIXES.values())
 
 
+def is_admin_json_path(path: str) -> bool:
+    """/_mockpay/... except the dashboard's HTML pages under /_mockpay/ui."""
+    return (path == "/_mockpay" or path.startswith("/_mockpay/")) and not (
+        path == "/_mockpay/ui" or path.startswith("/_mockpay/ui/"))
+
+
 def register_api(app: Flask, blueprint) -> None:
     """Serve one API blueprint under all three prefixes."""
     for key, prefix in PREFIXES.items():
@@ -226,6 +232,10 @@ def init_app(app: Flask) -> None:
             if exc.code == 404:
                 return error_response(AmsError("INVALID_API", f"no API at {request.path}"))
             return error_response(AmsError("PARAM_ILLEGAL", exc.description))
+        if is_admin_json_path(request.path):  # issue 6, dx-ops: admin errors are JSON too
+            code = (exc.name or "error").upper().replace(" ", "_")
+            return Response(dumps({"error": {"code": code, "message": exc.description or exc.name}}),
+                            status=exc.code or 500, content_type="application/json")
         return exc
 
     @app.errorhandler(Exception)
