@@ -312,3 +312,14 @@ def reset():
     if client_id is not None and (not isinstance(client_id, str) or not client_id):
         raise AdminError(400, "BAD_REQUEST", "clientId must be a non-empty string")
     return jsonify(services().state.reset(client_id))
+
+
+@bp.get("/ca.pem")
+def ca_certificate():
+    """The local CA that issued the HTTPS certificate, for clients to trust (public, not a secret)."""
+    from pathlib import Path
+    from flask import Response
+    path = Path(services().config.data_dir) / "tls" / "ca.pem"
+    if not path.exists():
+        raise AdminError(404, "NOT_FOUND", "this server has no TLS CA yet (start it with --tls or --https-port)")
+    return Response(path.read_bytes(), content_type="application/x-pem-file")
