@@ -8,9 +8,10 @@ and CVV-like values (cvv, securityCode, cardPasswordDigest, ...) are removed
 entirely.
 
 The write on the request path is a single INSERT. The cap (config.journal_cap)
-is enforced in batches: every `trim_every`-th row id triggers one DELETE of
-everything older than the newest `cap` rows, so the journal holds at most
-cap + trim_every - 1 rows and no request pays for trimming on its own.
+is enforced in batches: every `trim_every`-th row id triggers one DELETE of the
+ids older than the newest `cap` ids (a range on the primary key), so the
+journal holds at most cap + trim_every - 1 rows and no request pays for
+trimming on its own.
 journal_cap = 0 turns the journal off.
 """
 from __future__ import annotations
@@ -123,7 +124,7 @@ class Journal:
         row["response_json"] = _stored(response)
         row_id = self.store.journal_insert(row)
         if row_id % self.trim_every == 0:
-            self.store.journal_trim(self.cap)
+            self.store.journal_trim(row_id - self.cap)  # ids only grow: keep the newest `cap` ids
         return row_id
 
     def entries(self, *, client_id=None, path=None, vaulting_request_id=None, result_code=None, api=None,

@@ -573,11 +573,9 @@ class Store:
             tuple(row.get(c) for c in self.JOURNAL_COLUMNS))
         return cur.lastrowid
 
-    def journal_trim(self, keep: int) -> int:
-        """Delete all but the `keep` newest entries."""
-        return self._conn().execute(
-            "DELETE FROM journal WHERE id <= (SELECT id FROM journal ORDER BY id DESC LIMIT 1 OFFSET ?)",
-            (keep,)).rowcount
+    def journal_trim(self, up_to_id: int) -> int:
+        """Delete the entries with an id up to `up_to_id` (a range on the primary key)."""
+        return self._conn().execute("DELETE FROM journal WHERE id <= ?", (up_to_id,)).rowcount
 
     def journal_list(self, client_id: str | None = None, path: str | None = None,
                      vaulting_request_id: str | None = None, result_code: str | None = None,
