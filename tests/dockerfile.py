@@ -1,5 +1,6 @@
 """A small Dockerfile reader for the tests: the instructions the image's start
-command depends on (ENV, ENTRYPOINT, CMD, HEALTHCHECK, EXPOSE, USER, VOLUME)."""
+command depends on (COPY, WORKDIR, ENV, ENTRYPOINT, CMD, HEALTHCHECK, EXPOSE,
+USER, VOLUME)."""
 from __future__ import annotations
 
 import json
@@ -21,6 +22,8 @@ class Image:
     expose: list[int] = field(default_factory=list)
     user: str = "root"
     volumes: list[str] = field(default_factory=list)
+    workdir: str = "/"
+    copies: list[tuple[list[str], str]] = field(default_factory=list)  # (sources, destination in the image)
 
     @property
     def start_command(self) -> list[str]:
@@ -73,6 +76,12 @@ def parse(path: Path = DOCKERFILE) -> Image:
             image.expose += [int(p.split("/")[0]) for p in rest.split()]
         elif keyword == "USER":
             image.user = rest
+        elif keyword == "WORKDIR":
+            image.workdir = rest
+        elif keyword == "COPY":
+            parts = [p for p in shlex.split(rest) if not p.startswith("--")]
+            dest = parts[-1] if parts[-1].startswith("/") else image.workdir.rstrip("/") + "/" + parts[-1]
+            image.copies.append((parts[:-1], dest))
         elif keyword == "VOLUME":
             image.volumes += json.loads(rest) if rest.startswith("[") else rest.split()
     return image

@@ -109,6 +109,16 @@ class TestRecorded:
         e = journal(app)["requests"][0]
         assert e["resultCode"] == "INVALID_API" and e["path"] == "/v1/payments/pay" and e["api"] is None
 
+    def test_cache_card_is_journaled_without_the_security_code(self, app, ams):
+        from tests.test_cache_card import CACHE, cache_body
+        answer = ams.call(CACHE, cache_body(MC_OK, securityCode="987"))
+        assert answer["result"]["resultCode"] == "SUCCESS"
+        e = journal(app, api="cacheCard")["requests"][0]
+        card = e["request"]["paymentMethodDetail"]["card"]
+        assert card["cardNo"] == "516277******4622" and "securityCode" not in card
+        assert e["response"]["paymentMethodDetail"]["card"]["mask"] == "516277******4622"
+        assert MC_OK not in json.dumps(e) and '"987"' not in json.dumps(e)
+
     def test_admin_calls_are_not_journaled(self, app, ams):
         app.test_client().get("/_mockpay/health")
         app.test_client().get("/_mockpay/clients")

@@ -272,7 +272,7 @@ def api_call(response: Response, res: dict, elapsed_ms: float) -> dict:
         "method": request.method,
         "path": request.path,
         "api": g.get("ams_api"),
-        "client_id": g.get("ams_client_id") or request.headers.get("client-id") or None,
+        "client_id": g.get("ams_client_id") or echoed_client_id() or None,
         "http_status": response.status_code,
         "result_status": res.get("resultStatus"),
         "result_code": res.get("resultCode"),

@@ -1,10 +1,13 @@
 """The image's exact start command, run on the host (there is no Docker engine here):
-the Dockerfile's ENTRYPOINT/CMD with its ENV, a temporary data directory and free
-ports; then its HEALTHCHECK command; then the compose example's app against it."""
+the package installed as the image installs it (the Dockerfile's COPY sources,
+`pip install .`, here into a directory of its own), the Dockerfile's
+ENTRYPOINT/CMD with its ENV, a temporary data directory and free ports; then its
+HEALTHCHECK command; then the compose example's app against it."""
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,14 +23,51 @@ from tests.dockerfile import ROOT, parse
 from tests.support import free_port, random_loopback
 
 
-def image_env(overrides: dict[str, str]) -> dict[str, str]:
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory) -> Path:
+    """The build context as the Dockerfile's COPY lines make it, installed with pip
+    (not the editable checkout): package data the image would miss is missed here too."""
+    image = parse()
+    base = tmp_path_factory.mktemp("image")
+    context, site = base / "context", base / "site"
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for sources, dest in image.copies:
+        target = context / os.path.relpath(dest, image.workdir)
+        for source in sources:
+            src = ROOT / source
+            if src.is_dir():
+                shutil.copytree(src, target if len(sources) == 1 and not dest.endswith("/") else target / source,
+                                ignore=ignore)
+            else:
+                target.mkdir(parents=True, exist_ok=True)
+                shutil.copy(src, target / source)
+    result = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site),
+                             str(context)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return site
+
+
+def image_env(site: Path, overrides: dict[str, str]) -> dict[str, str]:
     """The host environment without MOCKPAY_* settings, the image's ENV, then `overrides`.
-    The venv's bin directory comes first on PATH: it holds `mockpay` and `python`."""
+    The installed package comes first on PYTHONPATH and its `mockpay` script first on
+    PATH; then the venv's bin directory, for `python` and the dependencies."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MOCKPAY_")}
     env.update(parse().env)
     env.update(overrides)
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    env["PYTHONPATH"] = str(site)
+    env["PATH"] = os.pathsep.join([str(site / "bin"), str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     return env
+
+
+def test_the_start_command_runs_the_installed_package(tmp_path, installed):
+    env = image_env(installed, {})
+    where = subprocess.run(["python", "-c", "import mockpay, mockpay.cli; print(mockpay.__file__)"], env=env,
+                           capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert where.stdout.strip().startswith(str(installed)), where.stdout + where.stderr
+    assert shutil.which(parse().start_command[0], path=env["PATH"]) == str(installed / "bin" / "mockpay")
+    templates = installed / "mockpay" / "templates"
+    assert sorted(p.name for p in templates.iterdir()) == sorted(p.name for p in (ROOT / "mockpay" / "templates")
+                                                                 .glob("*.html"))
 
 
 class Container:
@@ -77,13 +117,13 @@ class Container:
         return self.proc.returncode
 
 
-def test_start_command_serves_health_on_both_ports(tmp_path):
+def test_start_command_serves_health_on_both_ports(tmp_path, installed):
     token = uuid.uuid4().hex
     http_port, https_port = free_port(), free_port()
     data = tmp_path / "data"
     # Everything from the Dockerfile but where data lives, the ports, and the address:
     # 127.0.0.1 rather than the image's 0.0.0.0, so that the test opens nothing beyond loopback.
-    env = image_env({"MOCKPAY_DATA_DIR": str(data), "MOCKPAY_PORT": str(http_port),
+    env = image_env(installed, {"MOCKPAY_DATA_DIR": str(data), "MOCKPAY_PORT": str(http_port),
                      "MOCKPAY_HTTPS_PORT": str(https_port), "MOCKPAY_HOST": "127.0.0.1",
                      "MOCKPAY_ADMIN_TOKEN": token})
     container = Container(tmp_path, env)
@@ -106,15 +146,15 @@ def test_start_command_serves_health_on_both_ports(tmp_path):
     assert failed.returncode == 1 and "unhealthy" in failed.stderr
 
 
-def test_image_defaults_without_a_token_refuse_to_start(tmp_path):
-    env = image_env({"MOCKPAY_DATA_DIR": str(tmp_path / "data"), "MOCKPAY_PORT": str(free_port())})
+def test_image_defaults_without_a_token_refuse_to_start(tmp_path, installed):
+    env = image_env(installed, {"MOCKPAY_DATA_DIR": str(tmp_path / "data"), "MOCKPAY_PORT": str(free_port())})
     assert env["MOCKPAY_HOST"] == "0.0.0.0"
     result = subprocess.run(parse().start_command, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert "refusing to listen on 0.0.0.0" in result.stderr and "MOCKPAY_ADMIN_TOKEN" in result.stderr
 
 
-def test_compose_app_vaults_through_the_sdk(tmp_path):
+def test_compose_app_vaults_through_the_sdk(tmp_path, installed):
     """compose.yaml's mockpay environment on the image's start command, and the
     example app with compose's app environment, the host name `mockpay` replaced
     by a loopback address of its own (the SDK needs port 443 there)."""
@@ -129,7 +169,7 @@ def test_compose_app_vaults_through_the_sdk(tmp_path):
     mock_env["MOCKPAY_TLS_HOSTS"] = mock_env["MOCKPAY_TLS_HOSTS"].replace("mockpay", host)
     mock_env.update({"MOCKPAY_DATA_DIR": str(tmp_path / "data"), "MOCKPAY_HOST": host,
                      "MOCKPAY_PORT": str(http_port), "MOCKPAY_WORKERS": "1"})
-    container = Container(tmp_path, image_env(mock_env))
+    container = Container(tmp_path, image_env(installed, mock_env))
     try:
         try:
             container.wait_healthy(f"http://{host}:{http_port}/_mockpay/health")
@@ -142,7 +182,7 @@ def test_compose_app_vaults_through_the_sdk(tmp_path):
         app_env = {k: v for k, v in os.environ.items() if not k.startswith(("MOCKPAY_", "SSL_CERT"))}
         app_env.update({k: resolve(str(v)) for k, v in compose["services"]["app"]["environment"].items()})
         result = subprocess.run([sys.executable, str(ROOT / "examples" / "compose_app.py")], env=app_env,
-                                capture_output=True, text=True, timeout=60)
+                                capture_output=True, text=True, timeout=60, cwd=tmp_path)
         assert result.returncode == 0, result.stdout + result.stderr + container.log()
         out = json.loads(result.stdout.strip().splitlines()[-1])
         assert out == {"vaultingRequestId": out["vaultingRequestId"], "vault": "SUCCESS",
