@@ -119,6 +119,17 @@ class TestReset:
         assert services.keyring.public_key_body == public_key
         assert filled.call(VAULT, vault_body("r-1"))["result"]["resultCode"] == "SUCCESS"
 
+    def test_notifications_and_their_attempts_go_with_the_client(self, admin, services, filled):
+        """notification_attempts has no client_id: it goes by its ON DELETE CASCADE."""
+        assert len(services.notifier.list(client_id="SANDBOX_TEST")) == 1
+        out = admin.post("/_mockpay/reset", json={"clientId": "SANDBOX_TEST"}).get_json()
+        assert out["deleted"]["notifications"] == 1
+        assert services.notifier.list(client_id="SANDBOX_TEST") == []
+        others = services.notifier.list(client_id="OTHER")
+        assert len(others) == 1 and len(others[0]["attempts"]) == 1
+        everything = admin.post("/_mockpay/reset").get_json()["deleted"]
+        assert everything["notifications"] == 1 and everything["notification_attempts"] == 1
+
     def test_every_per_client_table_is_reset(self, admin, services, filled):
         """A table another feature adds later, keyed by client_id, is reset without changes here."""
         db = services.store._conn()
@@ -246,3 +257,21 @@ class TestToken:
 
     def test_without_a_token_loopback_is_open(self, admin):
         assert admin.get("/_mockpay/vaults").status_code == 200
+
+
+def test_answers_match_the_openapi_document(app, admin, ams, other):
+    from tests.test_openapi import assert_valid
+    document = admin.get("/_mockpay/openapi.json").get_json()
+    ams.call(VAULT, vault_body("doc-1"))
+    ams.call(VAULT, vault_body("doc-2", expiryYear="20"))
+    other.call(INQUIRE, {"vaultingRequestId": "missing"})
+    assert_valid(document, "/_mockpay/requests", admin.get("/_mockpay/requests?limit=2").get_json(), method="get")
+    assert_valid(document, "/_mockpay/vaults", admin.get("/_mockpay/vaults").get_json(), method="get")
+    assert_valid(document, "/_mockpay/vaults/{vaulting_request_id}", admin.get("/_mockpay/vaults/doc-1").get_json(),
+                 method="get")
+    assert_valid(document, "/_mockpay/vaults/{vaulting_request_id}", admin.get("/_mockpay/vaults/x").get_json(),
+                 method="get", status="4XX")
+    assert_valid(document, "/_mockpay/reset", admin.post("/_mockpay/reset", json={"clientId": "OTHER"}).get_json())
+    params = {p["name"] for p in document["paths"]["/_mockpay/requests"]["get"]["parameters"]}
+    assert params == {"clientId", "path", "api", "vaultingRequestId", "resultCode", "limit", "before"}
+    assert "application/x-pem-file" in document["paths"]["/_mockpay/ca.pem"]["get"]["responses"]["200"]["content"]

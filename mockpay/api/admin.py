@@ -12,6 +12,7 @@ from ..clock import iso
 from ..notify import STATUSES, NotFound
 from ..scenarios import ScenarioError
 from ..schemas import admin as admin_schemas
+from ..schemas import admin_ops as ops_schemas
 from ..state import StateError
 from ..vaulting import ChallengeError
 from .gateway import services
@@ -263,6 +264,7 @@ def query_str(name: str) -> str | None:
 
 
 @bp.get("/requests")
+@openapi.doc(query=ops_schemas.RequestsQuerySchema, response=ops_schemas.JournalSchema)
 def list_requests():
     """The request journal, newest first. Filters: clientId, path (exact, or a
     GLOB pattern with *), api, vaultingRequestId, resultCode; paging: limit, before (an id)."""
@@ -287,6 +289,7 @@ def _state_error(exc: StateError):
 
 
 @bp.get("/vaults")
+@openapi.doc(query=ops_schemas.VaultsQuerySchema, response=ops_schemas.VaultListSchema)
 def list_vaults():
     """Vaults, newest first, with the masked card only. Filters: clientId, status; paging: limit, offset."""
     limit = query_int("limit", 100, 1, 1000)
@@ -297,11 +300,14 @@ def list_vaults():
 
 
 @bp.get("/vaults/<vaulting_request_id>")
+@openapi.doc(query=ops_schemas.VaultQuerySchema, response=ops_schemas.VaultSchema)
 def get_vault(vaulting_request_id):
+    """One vault by vaultingRequestId (409 when several clients used it and none is named)."""
     return jsonify(services().state.vault(vaulting_request_id, client_id=query_str("clientId")))
 
 
 @bp.post("/reset")
+@openapi.doc(request=ops_schemas.ResetRequestSchema, response=ops_schemas.ResetSchema)
 def reset():
     """Delete recorded state: everything (no body, or {}) or one client's ({"clientId": ...})."""
     data = {} if not request.get_data(cache=True).strip() else json_body()
@@ -315,6 +321,7 @@ def reset():
 
 
 @bp.get("/ca.pem")
+@openapi.doc(content_type="application/x-pem-file")
 def ca_certificate():
     """The local CA that issued the HTTPS certificate, for clients to trust (public, not a secret)."""
     from pathlib import Path
