@@ -473,8 +473,9 @@ def vaults_show(ctx, vaulting_request_id, client_id, as_json):
 @click.option("--json", "as_json", is_flag=True, help="Print {\"reset\", \"deleted\": {table: rows}}.")
 @click.pass_context
 def reset(ctx, client_id, yes, as_json):
-    """Delete recorded state: vaults, the request journal and every other per-client
-    table. Registered clients, keys and the clock are kept."""
+    """Delete recorded state: vaults, the request journal, notifications, sessions,
+    card tokens, run-time scenario sets: every per-client table. Registered
+    clients, keys, the clock and `serve --scenarios` files are kept."""
     what = f"client {client_id}'s state" if client_id else "ALL recorded state"
     if not yes and not click.confirm(f"Delete {what}?", default=False):
         raise click.Abort()

@@ -130,6 +130,19 @@ class TestReset:
         everything = admin.post("/_mockpay/reset").get_json()["deleted"]
         assert everything["notifications"] == 1 and everything["notification_attempts"] == 1
 
+    def test_run_time_scenario_sets_go_with_the_client(self, admin, services, filled):
+        rules = ('rules:\n  - match: {cardNo: "%s"}\n'
+                 '    outcome: {resultCode: VERIFICATION_FAIL, reason: STOLEN_CARD}\n' % VISA_OK)
+        for client_id in ("SANDBOX_TEST", "OTHER"):
+            put = admin.put(f"/_mockpay/clients/{client_id}/scenarios", data=rules, content_type="application/yaml")
+            assert put.status_code == 200, put.data
+        assert filled.call(VAULT, vault_body("s-1"))["result"]["resultCode"] == "VERIFICATION_FAIL"
+        out = admin.post("/_mockpay/reset", json={"clientId": "SANDBOX_TEST"}).get_json()
+        assert out["deleted"]["scenario_sets"] == 1
+        assert admin.get("/_mockpay/clients/SANDBOX_TEST/scenarios").status_code == 404
+        assert admin.get("/_mockpay/clients/OTHER/scenarios").status_code == 200
+        assert filled.call(VAULT, vault_body("s-1"))["result"]["resultCode"] == "SUCCESS"  # default rules again
+
     def test_every_per_client_table_is_reset(self, admin, services, filled):
         """A table another feature adds later, keyed by client_id, is reset without changes here."""
         db = services.store._conn()

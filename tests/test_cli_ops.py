@@ -118,9 +118,9 @@ class TestReset:
         assert result.exit_code == 1 and "no client 'NOBODY'" in result.output
 
 
-def test_help_lists_every_command_of_this_feature():
+def test_help_lists_every_command():
     result = CliRunner().invoke(main, ["--help"])
-    for command in ("serve", "clients", "vaults", "reset", "requests"):
+    for command in ("serve", "clients", "scenarios", "clock", "notifications", "vaults", "reset", "requests"):
         assert f"\n  {command} " in result.output
 
 
