@@ -117,7 +117,7 @@ class TestJsonLogsAndJournal:
         entries = response.json()["requests"]
         assert [e["api"] for e in entries] == ["inquireVaulting", "vaultPaymentMethod"]
         assert entries[1]["request"]["paymentMethodDetail"]["card"]["cardNo"] == "378282*****0005"
-        assert AMEX not in response.text and "cvv" not in response.text.lower()
+        assert AMEX not in response.text and '"cvv"' not in response.text.lower()
         vault = requests.get(json_server.base_url + "/_mockpay/vaults/journal-1", timeout=10).json()
         assert vault["card"]["masked"] == "378282*****0005" and vault["card"]["brand"] == "AMEX"
 
