@@ -11,16 +11,18 @@ from pathlib import Path
 
 from flask import Flask
 
-from . import notify
+from . import admin_auth, notify
 from .api import admin, dashboard, docs, gateway, hosted, pages, payment_methods, vaults
 from .card_tokens import CardTokens
 from .clients import Clients
 from .clock import Clock
 from .config import Config, load_config
 from .crypto import Keyring
+from .journal import Journal
 from .notify import Dispatcher, Notifier
 from .scenarios import ScenarioEngine
 from .sessions import VaultingSessions
+from .state import State
 from .store import Store
 from .vaulting import Vaulting
 
@@ -41,6 +43,9 @@ class Services:
     sessions: VaultingSessions
     notifier: Notifier
     dispatcher: Dispatcher
+    # -- developer experience (issue 6, dx-ops) --
+    journal: Journal
+    state: State
 
 
 def build_services(config: Config, set_clock_scale: bool = True) -> Services:
@@ -63,14 +68,18 @@ def build_services(config: Config, set_clock_scale: bool = True) -> Services:
     dispatcher = Dispatcher(notifier, config)
     # 3DS challenges left open past challenge_ttl fail by themselves, and so are notified
     dispatcher.add_task(vaulting.expire_challenges)
+    # -- developer experience (issue 6, dx-ops) --
+    journal = Journal(store, clock, config.journal_cap)
+    state = State(store, clients)
     return Services(config=config, store=store, clock=clock, keyring=keyring, clients=clients,
                     scenarios=scenarios, card_tokens=card_tokens, vaulting=vaulting, sessions=sessions,
-                    notifier=notifier, dispatcher=dispatcher)
+                    notifier=notifier, dispatcher=dispatcher, journal=journal, state=state)
 
 
 def create_app(config: Config | dict | None = None) -> Flask:
     if not isinstance(config, Config):
         config = load_config(config)
+    admin_auth.check_bind(config)  # issue 6, dx-ops: no open admin API beyond loopback
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
     app.config["TESTING"] = config.testing
@@ -91,5 +100,6 @@ def create_app(config: Config | dict | None = None) -> Flask:
     app.register_blueprint(dashboard.bp)            # the dashboard: HTML pages at /_mockpay/ui
     # wake the dispatcher after a request enqueued a notification; start it (one thread per worker)
     notify.init_app(app, services.notifier, services.dispatcher)
+    admin_auth.init_app(app, config.admin_token)  # issue 6, dx-ops: /_mockpay/ needs the token when one is set
     logging.getLogger("mockpay").setLevel(logging.INFO)
     return app

@@ -76,7 +76,8 @@ def run_gunicorn(config: Config, options: dict) -> None:
 
 
 @main.command()
-@click.option("--host", help="Address to listen on (default 127.0.0.1).")
+@click.option("--host", help="Address to listen on (default 127.0.0.1). Any non-loopback address needs "
+                             "MOCKPAY_ADMIN_TOKEN, which then guards /_mockpay/.")
 @click.option("--port", type=int, help="Port to listen on (default 8080).")
 @click.option("--workers", type=int, help="gunicorn worker processes (default: one per core).")
 @click.option("--max-body-bytes", type=click.IntRange(min=1),
@@ -86,46 +87,85 @@ def run_gunicorn(config: Config, options: dict) -> None:
 @click.option("--tls", is_flag=True, default=None, help="Serve HTTPS with a certificate from mockpay's local CA.")
 @click.option("--tls-host", "tls_hosts", multiple=True,
               help="Extra name or IP for the TLS certificate (repeatable); localhost and 127.0.0.1 are always in.")
+@click.option("--https-port", type=int,
+              help="Also serve HTTPS on this port, beside plain HTTP on --port (env MOCKPAY_HTTPS_PORT; "
+                   "not with --tls).")
 @click.option("--public-url", help="Base URL for links mockpay hands out (normalUrl); default: the request's host.")
 @click.option("--time-scale", type=float, help="Run the mock clock this many times faster than real time.")
 @click.option("--scenarios", "scenarios", multiple=True, type=click.Path(path_type=str),
               help="A scenario file, or a folder of *.yaml files, tried before the built-in catalogue "
                    "(repeatable; env MOCKPAY_SCENARIOS, comma-separated). An invalid file stops the server.")
+@click.option("--log-format", type=click.Choice(["text", "json"]),
+              help="One line per API call as text (default) or as JSON objects (env MOCKPAY_LOG_FORMAT).")
 @click.pass_context
 def serve(ctx, **flags):
-    """Run the mock server (gunicorn)."""
-    from . import build_services
+    """Run the mock server (gunicorn).
+
+    Prints the base URL, the data directory, the CA path when TLS is on and
+    the registered client ids, then logs one line per API call on stderr.
+    """
+    from . import admin_auth, build_services, logs, serving
     from .crypto import ensure_tls
 
     overrides = {k: v for k, v in flags.items() if v not in (None, ())}
     overrides["data_dir"] = ctx.obj.get("data_dir")
-    config = load_config(overrides)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        config = load_config(overrides)
+        admin_auth.check_bind(config)
+        logs.configure(config.log_format)
+    except (ValueError, TypeError) as exc:  # a clear message, not a traceback
+        raise click.ClickException(str(exc)) from None
+    if config.tls and config.https_port:
+        raise click.UsageError("--tls makes the one listener HTTPS; --https-port adds an HTTPS listener beside "
+                               "HTTP. Use one of them.")
     try:
         services = build_services(config)  # create keys, database and CA before workers fork
     except Exception as exc:  # noqa: BLE001 - a clear message, not a traceback
         raise click.ClickException(str(exc)) from None
-    tls_files = None
-    scheme = "http"
-    if config.tls:
+    ca = tls_files = None
+    if config.tls or config.https_port:
         ca, cert, key = ensure_tls(Path(config.data_dir), config.tls_hosts)
         tls_files = (cert, key)
-        scheme = "https"
     shown_host = "localhost" if config.host in ("127.0.0.1", "0.0.0.0", "::", "::1") else config.host
-    port = "" if (scheme, config.port) in (("https", 443), ("http", 80)) else f":{config.port}"
-    click.echo(f"mockpay listening on {scheme}://{shown_host}{port}")
-    click.echo(f"data directory: {Path(config.data_dir).resolve()}")
-    if config.tls:
-        click.echo(f"TLS CA: {ca}  (trust it with SSL_CERT_FILE={ca})")
-    n_files = sum(1 for s in services.scenarios.sets if s.source != "mockpay/default_scenarios.yaml")
-    click.echo(f"scenarios: {len(services.scenarios.rules)} rules"
-               + (f" ({n_files} file(s) before the built-in catalogue)" if n_files else " (built-in catalogue)"))
+
+    def url(scheme: str, port: int) -> str:
+        shown_port = "" if (scheme, port) in (("https", 443), ("http", 80)) else f":{port}"
+        return f"{scheme}://{shown_host}{shown_port}"
+
+    urls = [url("https" if config.tls else "http", config.port)]
+    if config.https_port:
+        urls.append(url("https", config.https_port))
     client_ids = [row["client_id"] for row in services.clients.list()]
-    click.echo("clients: " + (", ".join(client_ids) if client_ids else
-                              "none yet (add one: mockpay clients add MY_CLIENT --generate)"))
+    n_files = sum(1 for s in services.scenarios.sets if s.source != "mockpay/default_scenarios.yaml")
+    if config.log_format == "json":
+        click.echo(json.dumps({"event": "mockpay.started", "urls": urls,
+                               "dataDir": str(Path(config.data_dir).resolve()),
+                               "caPath": str(ca) if ca else None, "clients": client_ids,
+                               "scenarioRules": len(services.scenarios.rules), "scenarioFiles": n_files,
+                               "adminToken": bool(config.admin_token)}))
+    else:
+        click.echo("mockpay listening on " + " and ".join(urls))
+        click.echo(f"data directory: {Path(config.data_dir).resolve()}")
+        if ca:
+            click.echo(f"TLS CA: {ca}  (trust it with SSL_CERT_FILE={ca})")
+        click.echo(f"scenarios: {len(services.scenarios.rules)} rules"
+                   + (f" ({n_files} file(s) before the built-in catalogue)" if n_files else " (built-in catalogue)"))
+        click.echo("clients: " + (", ".join(client_ids) if client_ids else
+                                  "none yet (add one: mockpay clients add MY_CLIENT --generate)"))
+        if config.admin_token:
+            click.echo("admin API: /_mockpay/ needs the admin token (Authorization: Bearer ...)")
     sys.stdout.flush()
     services.store.close()
-    run_gunicorn(config, gunicorn_options(config, tls_files))
+    logger_class = logs.gunicorn_logger_class(config.log_format)
+    main_options = gunicorn_options(config, tls_files if config.tls else None)
+    main_options["logger_class"] = logger_class
+    if not config.https_port:
+        run_gunicorn(config, main_options)
+        return
+    https_options = gunicorn_options(config.replace(port=config.https_port), tls_files)
+    https_options["logger_class"] = logger_class
+    sys.exit(serving.supervise([lambda: run_gunicorn(config, main_options),
+                                lambda: run_gunicorn(config, https_options)]))
 
 
 # -- clients ---------------------------------------------------------------------
@@ -369,6 +409,119 @@ def scenarios_list(ctx, paths, client_id, as_json):
         return
     click.echo(_table(catalogue["rules"]))
     click.echo(f"\nanything else: {catalogue['default']['outcome']}")
+
+
+# -- vaults, reset, requests (issue 6, dx-ops) -------------------------------------
+
+def _state_call(fn, *args, **kwargs):
+    from .state import StateError
+    try:
+        return fn(*args, **kwargs)
+    except StateError as exc:
+        raise click.ClickException(exc.message) from None
+
+
+@main.group()
+def vaults():
+    """Look at stored vaults (masked card numbers only)."""
+
+
+@vaults.command("list")
+@click.option("--client-id", help="Only this client's vaults.")
+@click.option("--status", type=click.Choice(["SUCCESS", "FAIL", "PROCESSING"]), help="Only vaults in this status.")
+@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True, help="How many, newest first.")
+@click.option("--json", "as_json", is_flag=True, help="Print {\"vaults\": [...]} as the admin API does.")
+@click.pass_context
+def vaults_list(ctx, client_id, status, limit, as_json):
+    """List vaults, newest first."""
+    rows = _state_call(_services(ctx).state.vaults, client_id=client_id, status=status, limit=limit)
+    if as_json:
+        _echo_json({"vaults": rows})
+        return
+    if not rows:
+        click.echo("no vaults")
+        return
+    click.echo(f"{'CREATED':<25} {'CLIENT':<20} {'VAULTING REQUEST ID':<36} {'STATUS':<10} {'RESULT':<24} CARD")
+    for v in rows:
+        card = f"{v['card']['masked']} {v['card']['brand'] or ''}".strip()
+        click.echo(f"{v['createdAt']:<25} {v['clientId']:<20} {v['vaultingRequestId']:<36} {v['status']:<10} "
+                   f"{v['vaultingResultCode'] or v['result']['resultCode']:<24} {card}")
+
+
+@vaults.command("show")
+@click.argument("vaulting_request_id")
+@click.option("--client-id", help="Whose vault, when several clients used the same VAULTING_REQUEST_ID.")
+@click.option("--json", "as_json", is_flag=True, help="Print the vault as JSON (the admin API's form).")
+@click.pass_context
+def vaults_show(ctx, vaulting_request_id, client_id, as_json):
+    """Show one vault by VAULTING_REQUEST_ID."""
+    v = _state_call(_services(ctx).state.vault, vaulting_request_id, client_id=client_id)
+    if as_json:
+        _echo_json(v)
+        return
+    lines = [
+        ("vaulting request id", v["vaultingRequestId"]), ("client", v["clientId"]), ("status", v["status"]),
+        ("result", f"{v['result']['resultStatus']} {v['result']['resultCode']}"),
+        ("vaulting result", f"{v['vaultingResultCode']} {v['vaultingResultMessage'] or ''}".strip()),
+        ("card", f"{v['card']['masked']} {v['card']['brand'] or ''}".strip()),
+        ("fingerprint", v["card"]["fingerprint"]), ("card token", v["cardToken"]),
+        ("notification url", v["notificationUrl"]), ("redirect url", v["redirectUrl"]),
+        ("metadata", v["metadata"]), ("created", v["createdAt"]), ("updated", v["updatedAt"]),
+    ]
+    if v["challenge"]:
+        lines += [("challenge", v["challenge"]["id"]), ("challenge expires", v["challenge"]["expiresAt"])]
+    for label, value in lines:
+        if value is not None:
+            click.echo(f"{label + ':':<21}{value}")
+
+
+@main.command()
+@click.option("--client-id", help="Reset only this client's state; without it, everything is reset.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (for scripts).")
+@click.option("--json", "as_json", is_flag=True, help="Print {\"reset\", \"deleted\": {table: rows}}.")
+@click.pass_context
+def reset(ctx, client_id, yes, as_json):
+    """Delete recorded state: vaults, the request journal, notifications, sessions,
+    card tokens, run-time scenario sets: every per-client table. Registered
+    clients, keys, the clock and `serve --scenarios` files are kept."""
+    what = f"client {client_id}'s state" if client_id else "ALL recorded state"
+    if not yes and not click.confirm(f"Delete {what}?", default=False):
+        raise click.Abort()
+    out = _state_call(_services(ctx).state.reset, client_id)
+    if as_json:
+        _echo_json(out)
+        return
+    total = sum(out["deleted"].values())
+    detail = ", ".join(f"{n} {t}" for t, n in out["deleted"].items() if n)
+    click.echo(f"reset {'all' if client_id is None else client_id}: {total} rows deleted"
+               + (f" ({detail})" if detail else ""))
+
+
+@main.command()
+@click.option("--client-id", help="Only calls with this client-id.")
+@click.option("--path", help="Only calls to this path (a GLOB pattern when it holds *).")
+@click.option("--api", help="Only calls to this API (vaultPaymentMethod, inquireVaulting, ...).")
+@click.option("--vaulting-request-id", help="Only calls about this vaultingRequestId.")
+@click.option("--result-code", help="Only calls answered with this result code.")
+@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True, help="How many, newest first.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print {\"requests\": [...]} with the (masked) request and response bodies.")
+@click.pass_context
+def requests(ctx, client_id, path, api, vaulting_request_id, result_code, limit, as_json):
+    """Show the request journal: the API calls the mock answered, newest first."""
+    entries = _services(ctx).journal.entries(client_id=client_id, path=path, api=api,
+                                             vaulting_request_id=vaulting_request_id, result_code=result_code,
+                                             limit=limit)
+    if as_json:
+        _echo_json({"requests": entries})
+        return
+    if not entries:
+        click.echo("no requests")
+        return
+    for e in entries:
+        click.echo(f"{e['time']}  {e['method']} {e['path']}  client={e['clientId'] or '-'}  "
+                   f"result={e['resultCode'] or e['httpStatus']}  {e['latencyMs']:.1f}ms"
+                   + (f"  vaultingRequestId={e['vaultingRequestId']}" if e["vaultingRequestId"] else ""))
 
 
 if __name__ == "__main__":  # pragma: no cover

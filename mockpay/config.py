@@ -52,6 +52,8 @@ class Config:
     log_format: str = "text"
     journal_cap: int = 10000
     testing: bool = False
+    # -- issue 6, dx-ops: a second, HTTPS listener beside the HTTP one (0: none)
+    https_port: int = 0
 
     def replace(self, **changes) -> "Config":
         return dataclasses.replace(self, **changes)

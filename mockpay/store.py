@@ -146,7 +146,35 @@ CREATE TABLE IF NOT EXISTS scenario_state (     -- calls so far of each sequence
     calls     INTEGER NOT NULL,
     PRIMARY KEY (client_id, rule_key)
 );
+-- == request journal (issue 6, dx-ops) ==================================
+-- One row per API call; bodies are stored already redacted (journal.py):
+-- card numbers masked to first six and last four digits, CVV removed.
+CREATE TABLE IF NOT EXISTS journal (
+    id                  INTEGER PRIMARY KEY,
+    at                  REAL NOT NULL,      -- mock epoch seconds
+    client_id           TEXT,               -- the client-id header as received
+    method              TEXT NOT NULL,
+    path                TEXT NOT NULL,
+    api                 TEXT,               -- vaultPaymentMethod, inquireVaulting, ...
+    vaulting_request_id TEXT,
+    http_status         INTEGER NOT NULL,
+    result_status       TEXT,
+    result_code         TEXT,
+    fault               TEXT,               -- scenario fault (http_500, drop, timeout, ...)
+    latency_ms          REAL NOT NULL,
+    request_json        TEXT,
+    response_json       TEXT
+);
+CREATE INDEX IF NOT EXISTS journal_client ON journal (client_id, id);
+CREATE INDEX IF NOT EXISTS journal_vaulting_request ON journal (vaulting_request_id, id);
 """
+
+# Tables POST /_mockpay/reset leaves alone (configuration, not recorded state).
+# Every other table is emptied by a full reset; a per-client reset deletes the
+# rows of every table with a client_id column. A table whose rows belong to a
+# client but has no client_id column should reference its parent with
+# ON DELETE CASCADE.
+RESET_KEEP = {"meta", "clients", "clock"}
 
 
 def _now_real() -> float:
@@ -550,6 +578,77 @@ class Store:
     def get_vault_by_challenge_in(self, db: sqlite3.Connection, challenge_id: str) -> sqlite3.Row | None:
         return db.execute("SELECT * FROM vaults WHERE challenge_id = ?", (challenge_id,)).fetchone()
     # (get_vault_by_id_in, also used by the challenge code, is in the notify block above)
+    # -- request journal (issue 6, dx-ops) ------------------------------------
+    JOURNAL_COLUMNS = ("at", "client_id", "method", "path", "api", "vaulting_request_id", "http_status",
+                       "result_status", "result_code", "fault", "latency_ms", "request_json", "response_json")
+
+    def journal_insert(self, row: dict[str, Any]) -> int:
+        """One INSERT in autocommit mode (atomic on its own): the cheap write on the request path."""
+        cur = self._conn().execute(
+            "INSERT INTO journal (at, client_id, method, path, api, vaulting_request_id, http_status, "
+            "result_status, result_code, fault, latency_ms, request_json, response_json) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            tuple(row.get(c) for c in self.JOURNAL_COLUMNS))
+        return cur.lastrowid
+
+    def journal_trim(self, up_to_id: int) -> int:
+        """Delete the entries with an id up to `up_to_id` (a range on the primary key)."""
+        return self._conn().execute("DELETE FROM journal WHERE id <= ?", (up_to_id,)).rowcount
+
+    def journal_list(self, client_id: str | None = None, path: str | None = None,
+                     vaulting_request_id: str | None = None, result_code: str | None = None,
+                     api: str | None = None, before: int | None = None, limit: int = 100) -> list[sqlite3.Row]:
+        """Newest first. `path` is an exact path, or a GLOB pattern when it holds '*'."""
+        sql, params = "SELECT * FROM journal WHERE 1=1", []
+        for column, value in (("client_id", client_id), ("vaulting_request_id", vaulting_request_id),
+                              ("result_code", result_code), ("api", api)):
+            if value is not None:
+                sql += f" AND {column} = ?"
+                params.append(value)
+        if path is not None:
+            sql += " AND path GLOB ?" if "*" in path else " AND path = ?"
+            params.append(path)
+        if before is not None:
+            sql += " AND id < ?"
+            params.append(before)
+        sql += " ORDER BY id DESC LIMIT ?"
+        params.append(limit)
+        return self._all(sql, tuple(params))
+
+    def journal_count(self) -> int:
+        return self._one("SELECT COUNT(*) AS n FROM journal")["n"]
+
+    # -- reset (issue 6, dx-ops) ----------------------------------------------
+    def state_tables(self) -> list[tuple[str, bool]]:
+        """(table, has a client_id column) for every table a reset may touch, children
+        (tables holding a foreign key) before the tables they reference."""
+        db = self._conn()
+        names = [r["name"] for r in db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+        names = [n for n in names if n not in RESET_KEEP]
+        columns = {n: {r["name"] for r in db.execute(f'PRAGMA table_info("{n}")')} for n in names}
+        parents = {n: {r["table"] for r in db.execute(f'PRAGMA foreign_key_list("{n}")')} & set(names)
+                   for n in names}
+        ordered: list[str] = []
+        while len(ordered) < len(names):
+            # a table goes once every table referencing it is already placed
+            ready = [n for n in names if n not in ordered
+                     and all(n not in parents[c] or c in ordered or c == n for c in names)]
+            ordered += ready or [n for n in names if n not in ordered]  # a cycle: take the rest as is
+        return [(n, "client_id" in columns[n]) for n in ordered]
+
+    def reset_state(self, client_id: str | None = None) -> dict[str, int]:
+        """Delete recorded state: everything (client_id None) or one client's rows.
+        Returns the number of rows deleted per table, in one transaction."""
+        tables = self.state_tables()
+        deleted: dict[str, int] = {}
+        with self.tx() as db:
+            for name, has_client in tables:
+                if client_id is None:
+                    deleted[name] = db.execute(f'DELETE FROM "{name}"').rowcount
+                elif has_client:
+                    deleted[name] = db.execute(f'DELETE FROM "{name}" WHERE client_id = ?', (client_id,)).rowcount
+        return deleted
 
 
 def dumps(obj) -> str:

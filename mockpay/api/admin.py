@@ -13,6 +13,8 @@ from ..clock import iso
 from ..notify import STATUSES, NotFound
 from ..scenarios import ScenarioError
 from ..schemas import admin as admin_schemas
+from ..schemas import admin_ops as ops_schemas
+from ..state import StateError
 from ..vaulting import ChallengeError
 from .gateway import services
 
@@ -270,3 +272,90 @@ def complete_vault_challenge(vaulting_request_id):
     body["clientId"] = final["client_id"]
     body["redirectUrl"] = final["redirect_url"]
     return jsonify(body)
+# -- request journal, vaults, reset (issue 6, dx-ops) ------------------------------
+
+def query_int(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise AdminError(400, "BAD_REQUEST", f"{name} must be an integer") from None
+    if not low <= value <= high:
+        raise AdminError(400, "BAD_REQUEST", f"{name} must be between {low} and {high}")
+    return value
+
+
+def query_str(name: str) -> str | None:
+    value = request.args.get(name)
+    return value if value else None
+
+
+@bp.get("/requests")
+@openapi.doc(query=ops_schemas.RequestsQuerySchema, response=ops_schemas.JournalSchema)
+def list_requests():
+    """The request journal, newest first. Filters: clientId, path (exact, or a
+    GLOB pattern with *), api, vaultingRequestId, resultCode; paging: limit, before (an id)."""
+    limit = query_int("limit", 100, 1, 1000)
+    before = query_int("before", 0, 0, 2 ** 62) or None
+    entries = services().journal.entries(
+        client_id=query_str("clientId"), path=query_str("path"), api=query_str("api"),
+        vaulting_request_id=query_str("vaultingRequestId"), result_code=query_str("resultCode"),
+        before=before, limit=limit)
+    out = {"requests": entries}
+    if len(entries) == limit:
+        out["next"] = {"before": entries[-1]["id"]}
+    return jsonify(out)
+
+
+STATE_ERROR_STATUS = {"NOT_FOUND": 404, "CONFLICT": 409, "BAD_REQUEST": 400}
+
+
+@bp.errorhandler(StateError)
+def _state_error(exc: StateError):
+    return jsonify({"error": {"code": exc.code, "message": exc.message}}), STATE_ERROR_STATUS.get(exc.code, 400)
+
+
+@bp.get("/vaults")
+@openapi.doc(query=ops_schemas.VaultsQuerySchema, response=ops_schemas.VaultListSchema)
+def list_vaults():
+    """Vaults, newest first, with the masked card only. Filters: clientId, status; paging: limit, offset."""
+    limit = query_int("limit", 100, 1, 1000)
+    offset = query_int("offset", 0, 0, 2 ** 31)
+    vaults = services().state.vaults(client_id=query_str("clientId"), status=query_str("status"),
+                                     limit=limit, offset=offset)
+    return jsonify({"vaults": vaults, "limit": limit, "offset": offset})
+
+
+@bp.get("/vaults/<vaulting_request_id>")
+@openapi.doc(query=ops_schemas.VaultQuerySchema, response=ops_schemas.VaultSchema)
+def get_vault(vaulting_request_id):
+    """One vault by vaultingRequestId (409 when several clients used it and none is named)."""
+    return jsonify(services().state.vault(vaulting_request_id, client_id=query_str("clientId")))
+
+
+@bp.post("/reset")
+@openapi.doc(request=ops_schemas.ResetRequestSchema, response=ops_schemas.ResetSchema)
+def reset():
+    """Delete recorded state: everything (no body, or {}) or one client's ({"clientId": ...})."""
+    data = {} if not request.get_data(cache=True).strip() else json_body()
+    unknown = sorted(set(data) - {"clientId"})
+    if unknown:
+        raise AdminError(400, "BAD_REQUEST", f"unknown field {unknown[0]!r}; the body is {{}} or {{\"clientId\": ...}}")
+    client_id = data.get("clientId")
+    if client_id is not None and (not isinstance(client_id, str) or not client_id):
+        raise AdminError(400, "BAD_REQUEST", "clientId must be a non-empty string")
+    return jsonify(services().state.reset(client_id))
+
+
+@bp.get("/ca.pem")
+@openapi.doc(content_type="application/x-pem-file")
+def ca_certificate():
+    """The local CA that issued the HTTPS certificate, for clients to trust (public, not a secret)."""
+    from pathlib import Path
+    from flask import Response
+    path = Path(services().config.data_dir) / "tls" / "ca.pem"
+    if not path.exists():
+        raise AdminError(404, "NOT_FOUND", "this server has no TLS CA yet (start it with --tls or --https-port)")
+    return Response(path.read_bytes(), content_type="application/x-pem-file")

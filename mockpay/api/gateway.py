@@ -266,7 +266,47 @@ def init_app(app: Flask) -> None:
             elapsed_ms = (time.perf_counter() - g.get("ams_started", time.perf_counter())) * 1000
             res = g.get("ams_result") or {}
             g.ams_latency_ms = elapsed_ms
+            call = api_call(response, res, elapsed_ms)
             log.info("%s %s client=%s result=%s %.1fms", request.method, request.path,
-                     request.headers.get("client-id", "-"), res.get("resultCode", response.status_code),
-                     elapsed_ms)
+                     call["client_id"] or "-", call["result_code"] or response.status_code, elapsed_ms,
+                     extra={"call": {"method": call["method"], "path": call["path"], "clientId": call["client_id"],
+                                     "api": call["api"], "httpStatus": call["http_status"],
+                                     "resultStatus": call["result_status"], "resultCode": call["result_code"],
+                                     "fault": call["fault"], "latencyMs": round(elapsed_ms, 3)}})
+            journal_call(call)
         return response
+
+
+# -- request journal (issue 6, dx-ops) -------------------------------------------
+
+def api_call(response: Response, res: dict, elapsed_ms: float) -> dict:
+    """What the log line and the journal say about the API call just answered."""
+    return {
+        "method": request.method,
+        "path": request.path,
+        "api": g.get("ams_api"),
+        "client_id": g.get("ams_client_id") or echoed_client_id() or None,
+        "http_status": response.status_code,
+        "result_status": res.get("resultStatus"),
+        "result_code": res.get("resultCode"),
+        "fault": g.get("ams_fault"),
+        "latency_ms": elapsed_ms,
+    }
+
+
+def journal_call(call: dict) -> None:
+    journal = getattr(services(), "journal", None)
+    if journal is None or not journal.enabled:
+        return
+    raw = None
+    if "ams_request_body" not in g:
+        try:
+            raw = request.get_data(cache=True)
+        except Exception:  # noqa: BLE001 - e.g. a body over the size limit: keep no body
+            raw = None
+    try:
+        journal.record(call, request_body=g.get("ams_request_body"), request_raw=raw,
+                       response_body=g.get("ams_response_body"))
+    except Exception as exc:  # noqa: BLE001 - the journal must never break an answer
+        log.warning("request journal: could not record %s %s: %s", call["method"], call["path"],
+                    type(exc).__name__)

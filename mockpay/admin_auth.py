@@ -1,0 +1,115 @@
+"""The admin token that guards /_mockpay/ (admin API and dashboard).
+
+- Listening on a loopback address (127.0.0.0/8, ::1, localhost) without a token:
+  the admin API is open, as it is for a developer's own machine.
+- Listening on anything else: a token is required (MOCKPAY_ADMIN_TOKEN);
+  without one the server refuses to start (check_bind).
+- With a token set, it is required whatever the address.
+
+A request presents the token in one of three ways:
+- `Authorization: Bearer <token>`: for scripts and CI;
+- the `mockpay_admin_token` cookie: for browsers;
+- `?token=<token>` on any /_mockpay/ URL: for opening the dashboard in a
+  browser. A valid query token sets the cookie (HttpOnly, SameSite=Strict,
+  Path=/_mockpay); a GET from a browser (Accept: text/html) is then redirected
+  to the same URL without the token, so it does not linger in the history.
+
+/_mockpay/health stays open: Docker's healthcheck and load balancers call it.
+"""
+from __future__ import annotations
+
+import hmac
+import ipaddress
+from urllib.parse import urlencode
+
+from flask import Flask, Response, after_this_request, jsonify, redirect, request
+
+PREFIX = "/_mockpay"
+OPEN_PATHS = {"/_mockpay/health"}
+COOKIE = "mockpay_admin_token"
+QUERY = "token"
+ENV = "MOCKPAY_ADMIN_TOKEN"
+
+
+class AdminTokenMissing(ValueError):
+    pass
+
+
+def is_loopback(host: str) -> bool:
+    host = (host or "").strip().strip("[]")
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name or "": it may be reachable from elsewhere
+
+
+def check_bind(config) -> None:
+    """Refuse a non-loopback listener without an admin token."""
+    if config.admin_token or is_loopback(config.host):
+        return
+    raise AdminTokenMissing(
+        f"refusing to listen on {config.host or 'all addresses'} without an admin token: anyone who can reach "
+        f"it could read and reset the mock's state through /_mockpay/. Set {ENV} to a secret (the admin API "
+        f"then needs 'Authorization: Bearer <token>'), or listen on 127.0.0.1.")
+
+
+def is_admin_path(path: str) -> bool:
+    return path == PREFIX or path.startswith(PREFIX + "/")
+
+
+def _unauthorized(message: str) -> Response:
+    response = jsonify({"error": {"code": "UNAUTHORIZED", "message": message}})
+    response.status_code = 401
+    response.headers["WWW-Authenticate"] = 'Bearer realm="mockpay admin"'
+    return response
+
+
+def presented_token() -> tuple[str | None, str | None]:
+    """(token, where it came from: header | cookie | query)."""
+    auth = request.headers.get("Authorization", "")
+    if auth[:7].lower() == "bearer ":
+        return auth[7:].strip(), "header"
+    if request.args.get(QUERY):
+        return request.args[QUERY], "query"
+    if request.cookies.get(COOKIE):
+        return request.cookies[COOKIE], "cookie"
+    return None, None
+
+
+def init_app(app: Flask, token: str) -> None:
+    if not token:
+        return
+    expected = token.encode()
+
+    @app.before_request
+    def _require_admin_token():
+        path = request.path
+        if not is_admin_path(path) or path in OPEN_PATHS:
+            return None
+        given, source = presented_token()
+        if given is None:
+            return _unauthorized(f"the admin API needs the admin token ({ENV}): send "
+                                 "'Authorization: Bearer <token>', or open the URL once with ?token=<token>")
+        if not hmac.compare_digest(given.encode(), expected):
+            return _unauthorized("the admin token is wrong")
+        if source != "query":
+            return None
+        secure = request.is_secure
+        if request.method == "GET" and "text/html" in request.headers.get("Accept", ""):
+            rest = [(k, v) for k, v in request.args.items(multi=True) if k != QUERY]
+            response = redirect(path + ("?" + urlencode(rest) if rest else ""), code=303)
+            _set_cookie(response, token, secure)
+            return response
+
+        @after_this_request
+        def _remember(response):
+            _set_cookie(response, token, secure)
+            return response
+
+        return None
+
+
+def _set_cookie(response: Response, token: str, secure: bool) -> None:
+    response.set_cookie(COOKIE, token, path=PREFIX, httponly=True, samesite="Strict", secure=secure)

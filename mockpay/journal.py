@@ -1,0 +1,161 @@
+"""The request journal: every API call the mock answered, with its bodies.
+
+What is stored is already redacted: a value under a card-number key (cardNo)
+keeps its first six and last four characters, any other run of 12 to 19 digits
+anywhere else in a body is masked the same way (identifier fields, whose
+names end in "Id", excepted: a numeric vaultingRequestId stays searchable),
+and CVV-like values (cvv, securityCode, cardPasswordDigest, ...) are removed
+entirely.
+
+The write on the request path is a single INSERT. The cap (config.journal_cap)
+is enforced in batches: every `trim_every`-th row id triggers one DELETE of the
+ids older than the newest `cap` ids (a range on the primary key), so the
+journal holds at most cap + trim_every - 1 rows and no request pays for
+trimming on its own.
+journal_cap = 0 turns the journal off.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import re
+
+from . import store as store_mod
+from .cards import mask_6_4, redact_card_numbers
+
+log = logging.getLogger("mockpay.journal")
+
+# Keys (compared lower-case, without _ and -) whose values are removed entirely.
+SECRET_KEYS = {"cvv", "cvv2", "cvc", "cvc2", "securitycode", "cardpassworddigest"}
+# Keys whose values are card numbers: masked to first six and last four.
+CARD_KEYS = {"cardno", "cardnumber", "pan"}
+# A stored body larger than this (after redaction) is cut to a preview.
+MAX_BODY_CHARS = 64 * 1024
+PREVIEW_CHARS = 2000
+# A body that is not JSON: strip anything that looks like `cvv: 123` before keeping a preview.
+_SECRET_IN_TEXT = re.compile(r"(?i)(\"?(?:cvv2?|cvc2?|security_?code|card_?password_?digest)\"?\s*[:=]\s*\"?)[^\",}&\s]*")
+
+
+_ID_KEY = re.compile(r"(?:Id|ID|_id)$")
+
+
+def _norm(key: str) -> str:
+    return key.replace("_", "").replace("-", "").lower()
+
+
+def redact(value):
+    """A copy of a JSON value with card data masked and CVVs removed."""
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            name = _norm(str(key))
+            if name in SECRET_KEYS:
+                continue
+            if name in CARD_KEYS and isinstance(item, (str, int)) and not isinstance(item, bool):
+                out[redact_card_numbers(str(key))] = mask_6_4(str(item))
+                continue
+            if _ID_KEY.search(str(key)) and isinstance(item, str):
+                out[redact_card_numbers(str(key))] = item
+                continue
+            out[redact_card_numbers(str(key))] = redact(item)
+        return out
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    if isinstance(value, str):
+        return redact_card_numbers(value)
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10 ** 11:
+        masked = redact_card_numbers(str(value))
+        return value if masked == str(value) else masked
+    return value
+
+
+def redact_text(text: str) -> str:
+    """For a body that did not parse as JSON."""
+    return redact_card_numbers(_SECRET_IN_TEXT.sub(r"\1", text))
+
+
+def _stored(value) -> str | None:
+    if value is None:
+        return None
+    text = store_mod.dumps(value)
+    if len(text) > MAX_BODY_CHARS:
+        text = store_mod.dumps({"truncated": True, "chars": len(text), "preview": text[:PREVIEW_CHARS]})
+    return text
+
+
+def _iso_ms(epoch: float) -> str:
+    return dt.datetime.fromtimestamp(epoch, tz=dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+class Journal:
+    def __init__(self, store, clock, cap: int):
+        self.store = store
+        self.clock = clock
+        self.cap = max(0, int(cap))
+        self.trim_every = max(1, min(500, self.cap // 10))
+
+    @property
+    def enabled(self) -> bool:
+        return self.cap > 0
+
+    def record(self, call: dict, request_body=None, request_raw: bytes | None = None,
+               response_body=None) -> int | None:
+        """Store one API call. `call` holds method, path, api, client_id, http_status,
+        result_status, result_code, fault, latency_ms. `request_body` is the parsed
+        JSON when there is one; otherwise `request_raw` is kept as redacted text."""
+        if not self.enabled:
+            return None
+        if request_body is not None:
+            request = redact(request_body)
+        elif request_raw:
+            text = request_raw.decode("utf-8", errors="replace")
+            try:
+                request = redact(json.loads(text))
+            except ValueError:
+                request = {"unparsed": redact_text(text[:PREVIEW_CHARS]), "bytes": len(request_raw)}
+        else:
+            request = None
+        response = redact(response_body) if response_body is not None else None
+        row = dict(call)
+        row["at"] = self.clock.now()
+        row["vaulting_request_id"] = _vaulting_request_id(request) or _vaulting_request_id(response)
+        row["request_json"] = _stored(request)
+        row["response_json"] = _stored(response)
+        row_id = self.store.journal_insert(row)
+        if row_id % self.trim_every == 0:
+            self.store.journal_trim(row_id - self.cap)  # ids only grow: keep the newest `cap` ids
+        return row_id
+
+    def entries(self, *, client_id=None, path=None, vaulting_request_id=None, result_code=None, api=None,
+                before=None, limit=100) -> list[dict]:
+        rows = self.store.journal_list(client_id=client_id, path=path, vaulting_request_id=vaulting_request_id,
+                                       result_code=result_code, api=api, before=before, limit=limit)
+        return [self.describe(r) for r in rows]
+
+    @staticmethod
+    def describe(row) -> dict:
+        return {
+            "id": row["id"],
+            "time": _iso_ms(row["at"]),
+            "clientId": row["client_id"],
+            "method": row["method"],
+            "path": row["path"],
+            "api": row["api"],
+            "vaultingRequestId": row["vaulting_request_id"],
+            "httpStatus": row["http_status"],
+            "resultStatus": row["result_status"],
+            "resultCode": row["result_code"],
+            "fault": row["fault"],
+            "latencyMs": round(row["latency_ms"], 3),
+            "request": store_mod.loads(row["request_json"]),
+            "response": store_mod.loads(row["response_json"]),
+        }
+
+
+def _vaulting_request_id(body) -> str | None:
+    if isinstance(body, dict):
+        value = body.get("vaultingRequestId")
+        if isinstance(value, str) and value and len(value) <= 256:
+            return value
+    return None

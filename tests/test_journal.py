@@ -1,0 +1,226 @@
+"""The request journal: what is recorded, what is masked, filters, the cap."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mockpay import create_app
+from mockpay.journal import Journal, redact, redact_text
+from tests.support import MC_OK, VISA_OK, sdk_body, signed_headers, vault_body
+
+VAULT = "/ams/api/v1/vaults/vaultPaymentMethod"
+INQUIRE = "/ams/sandbox/api/v1/vaults/inquireVaulting"
+
+
+def journal(app, **params) -> dict:
+    response = app.test_client().get("/_mockpay/requests", query_string=params)
+    assert response.status_code == 200, response.data
+    return response.get_json()
+
+
+class TestRedact:
+    def test_card_number_masked_and_cvv_removed(self):
+        body = vault_body(card_no=VISA_OK, cvv="123")
+        out = redact(body)
+        card = out["paymentMethodDetail"]["card"]
+        assert card["cardNo"] == "405469******0768"
+        assert "cvv" not in card
+        assert card["cardholderName"] == {"firstName": "Ada", "lastName": "Lovelace"}
+        assert body["paymentMethodDetail"]["card"]["cardNo"] == VISA_OK  # the input is not modified
+
+    @pytest.mark.parametrize("key", ["securityCode", "CVV", "cvc", "cardPasswordDigest", "security_code"])
+    def test_every_cvv_like_key_is_removed(self, key):
+        out = redact({"card": {key: "987", "other": "kept"}})
+        assert out == {"card": {"other": "kept"}}
+
+    def test_card_numbers_elsewhere_are_masked(self):
+        out = redact({"metadata": f"card {VISA_OK} and 5162-7741-1497-4622", "n": int(MC_OK),
+                      "list": [VISA_OK], VISA_OK: "as a key"})
+        text = json.dumps(out)
+        assert VISA_OK not in text and MC_OK not in text and "5162-7741-1497-4622" not in text
+        assert out["metadata"] == "card 405469******0768 and 516277******4622"
+        assert out["n"] == "516277******4622"
+        assert out["list"] == ["405469******0768"]
+
+    def test_identifiers_are_kept_even_when_numeric(self):
+        out = redact({"vaultingRequestId": "2026112200001234567", "merchantAccountId": "1234567890123"})
+        assert out == {"vaultingRequestId": "2026112200001234567", "merchantAccountId": "1234567890123"}
+
+    def test_a_card_number_under_a_non_digit_cardno_keeps_six_and_four(self):
+        assert redact({"cardNo": "4054 6957 2310 0768"})["cardNo"] == "4054 6*********0768"
+
+    def test_unparsed_text(self):
+        text = '{"cardNo": "4054695723100768", "cvv": "123", "securityCode":"9876", broken'
+        out = redact_text(text)
+        assert VISA_OK not in out and "123" not in out and "9876" not in out
+        assert "405469******0768" in out
+
+
+class TestRecorded:
+    def test_a_vault_call_is_journaled_masked(self, app, ams):
+        answer = ams.call(VAULT, vault_body("j-1", card_no=VISA_OK, cvv="321"))
+        entries = journal(app)["requests"]
+        assert len(entries) == 1
+        e = entries[0]
+        assert e["clientId"] == "SANDBOX_TEST"
+        assert e["method"] == "POST" and e["path"] == VAULT and e["api"] == "vaultPaymentMethod"
+        assert e["vaultingRequestId"] == "j-1"
+        assert e["httpStatus"] == 200 and e["resultStatus"] == "S" and e["resultCode"] == "SUCCESS"
+        assert e["latencyMs"] > 0
+        assert e["time"].endswith("+00:00")
+        card = e["request"]["paymentMethodDetail"]["card"]
+        assert card["cardNo"] == "405469******0768"
+        assert "cvv" not in card
+        assert e["response"] == answer
+        stored = json.dumps(entries)
+        assert VISA_OK not in stored and '"321"' not in stored and '"cvv"' not in stored
+
+    def test_the_database_holds_no_full_number_or_cvv(self, app, ams, services):
+        ams.call(VAULT, vault_body("j-db", card_no=VISA_OK, cvv="321"))
+        rows = services.store.journal_list()
+        raw = " ".join(str(r[k]) for r in rows for k in r.keys())
+        assert VISA_OK not in raw and '"321"' not in raw and '"cvv"' not in raw
+
+    def test_a_rejected_signature_is_journaled_with_the_body(self, app, ams):
+        text = sdk_body(vault_body("j-bad", card_no=MC_OK))
+        headers = signed_headers("SANDBOX_TEST", ams.merchant["private_key"], VAULT, text)
+        headers["signature"] = "algorithm=RSA256,keyVersion=1,signature=AAAA"
+        ams.http.post(VAULT, data=text, headers=headers)
+        e = journal(app)["requests"][0]
+        assert e["resultCode"] == "INVALID_SIGNATURE" and e["resultStatus"] == "F"
+        assert e["clientId"] == "SANDBOX_TEST"
+        assert e["api"] == "vaultPaymentMethod"
+        assert e["vaultingRequestId"] == "j-bad"
+        assert e["request"]["paymentMethodDetail"]["card"]["cardNo"] == "516277******4622"
+        assert MC_OK not in json.dumps(e)
+
+    def test_a_body_that_is_not_json_is_kept_redacted(self, app, ams):
+        text = f"cardNo={VISA_OK}&cvv=123 not json"
+        headers = signed_headers("SANDBOX_TEST", ams.merchant["private_key"], VAULT, text)
+        ams.http.post(VAULT, data=text, headers=headers)
+        e = journal(app)["requests"][0]
+        assert e["resultCode"] == "PARAM_ILLEGAL"
+        assert e["request"]["bytes"] == len(text)
+        assert VISA_OK not in e["request"]["unparsed"] and "123" not in e["request"]["unparsed"]
+
+    def test_unknown_api_is_journaled(self, app, ams):
+        ams.call("/v1/payments/pay", {"x": 1})
+        e = journal(app)["requests"][0]
+        assert e["resultCode"] == "INVALID_API" and e["path"] == "/v1/payments/pay" and e["api"] is None
+
+    def test_cache_card_is_journaled_without_the_security_code(self, app, ams):
+        from tests.test_cache_card import CACHE, cache_body
+        answer = ams.call(CACHE, cache_body(MC_OK, securityCode="987"))
+        assert answer["result"]["resultCode"] == "SUCCESS"
+        e = journal(app, api="cacheCard")["requests"][0]
+        card = e["request"]["paymentMethodDetail"]["card"]
+        assert card["cardNo"] == "516277******4622" and "securityCode" not in card
+        assert e["response"]["paymentMethodDetail"]["card"]["mask"] == "516277******4622"
+        assert MC_OK not in json.dumps(e) and '"987"' not in json.dumps(e)
+
+    def test_admin_calls_are_not_journaled(self, app, ams):
+        app.test_client().get("/_mockpay/health")
+        app.test_client().get("/_mockpay/clients")
+        assert journal(app)["requests"] == []
+
+
+class TestFilters:
+    @pytest.fixture
+    def filled(self, app, ams, services, merchant_keys):
+        services.clients.add("OTHER", public_key=merchant_keys["public"])
+        ams.call(VAULT, vault_body("f-1"))
+        ams.call(INQUIRE, {"vaultingRequestId": "f-1"})
+        ams.call(INQUIRE, {"vaultingRequestId": "nope"})
+        text = sdk_body(vault_body("f-2"))
+        ams.http.post("/v1/vaults/vaultPaymentMethod", data=text,
+                      headers=signed_headers("OTHER", merchant_keys["private"], "/v1/vaults/vaultPaymentMethod", text))
+        return app
+
+    def test_newest_first(self, filled):
+        codes = [e["vaultingRequestId"] for e in journal(filled)["requests"]]
+        assert codes == ["f-2", "nope", "f-1", "f-1"]
+
+    def test_by_client(self, filled):
+        entries = journal(filled, clientId="OTHER")["requests"]
+        assert [e["vaultingRequestId"] for e in entries] == ["f-2"]
+
+    def test_by_vaulting_request_id(self, filled):
+        entries = journal(filled, vaultingRequestId="f-1")["requests"]
+        assert [e["api"] for e in entries] == ["inquireVaulting", "vaultPaymentMethod"]
+
+    def test_by_result_code(self, filled):
+        entries = journal(filled, resultCode="VAULTING_NOT_EXIST")["requests"]
+        assert [e["vaultingRequestId"] for e in entries] == ["nope"]
+
+    def test_by_exact_path_and_glob(self, filled):
+        assert len(journal(filled, path=INQUIRE)["requests"]) == 2
+        assert len(journal(filled, path="/v1/vaults/vaultPaymentMethod")["requests"]) == 1
+        assert len(journal(filled, path="*/vaults/vaultPaymentMethod")["requests"]) == 2
+
+    def test_by_api(self, filled):
+        assert len(journal(filled, api="vaultPaymentMethod")["requests"]) == 2
+
+    def test_limit_and_paging(self, filled):
+        first = journal(filled, limit=3)
+        assert len(first["requests"]) == 3
+        rest = journal(filled, limit=3, before=first["next"]["before"])
+        assert "next" not in rest
+        assert [e["id"] for e in first["requests"] + rest["requests"]] == \
+               [e["id"] for e in journal(filled)["requests"]]
+
+    @pytest.mark.parametrize("params, field", [({"limit": "x"}, "limit"), ({"limit": "0"}, "limit"),
+                                               ({"limit": "5000"}, "limit"), ({"before": "-1"}, "before")])
+    def test_bad_filters(self, app, params, field):
+        response = app.test_client().get("/_mockpay/requests", query_string=params)
+        assert response.status_code == 400
+        error = response.get_json()["error"]
+        assert error["code"] == "BAD_REQUEST" and field in error["message"]
+
+
+class TestCap:
+    def test_cap_trims_the_oldest(self, tmp_path, merchant_keys):
+        from tests.conftest import Caller
+        app = create_app({"data_dir": tmp_path / "d", "dispatcher": False, "journal_cap": 5})
+        svc = app.extensions["mockpay"]
+        svc.clients.add("C", public_key=merchant_keys["public"])
+        caller = Caller(app, {"client_id": "C", "private_key": merchant_keys["private"],
+                              "alipay_public_key": svc.keyring.public_key_body})
+        for i in range(12):
+            caller.call(INQUIRE, {"vaultingRequestId": f"cap-{i}"})
+        assert svc.store.journal_count() == 5
+        assert [e["vaultingRequestId"] for e in journal(app)["requests"]] == [f"cap-{i}" for i in range(11, 6, -1)]
+        svc.store.close()
+
+    def test_trimming_is_batched(self, tmp_path):
+        """With a cap of 100 the journal is trimmed every 10th row, not on every insert."""
+        from mockpay.clock import Clock
+        from mockpay.store import Store
+        store = Store(tmp_path / "j.sqlite3")
+        j = Journal(store, Clock(store), cap=100)
+        assert j.trim_every == 10
+        call = {"method": "POST", "path": "/v1/x", "http_status": 200, "latency_ms": 1.0}
+        counts = []
+        for _ in range(125):
+            j.record(call)
+            counts.append(store.journal_count())
+        assert max(counts) == 109  # grows past the cap until the next multiple of 10
+        assert counts[-1] == 105 and counts[119] == 100
+        store.close()
+
+    def test_cap_zero_turns_the_journal_off(self, tmp_path, merchant_keys):
+        from tests.conftest import Caller
+        app = create_app({"data_dir": tmp_path / "d", "dispatcher": False, "journal_cap": 0})
+        svc = app.extensions["mockpay"]
+        svc.clients.add("C", public_key=merchant_keys["public"])
+        caller = Caller(app, {"client_id": "C", "private_key": merchant_keys["private"],
+                              "alipay_public_key": svc.keyring.public_key_body})
+        assert caller.call(VAULT, vault_body("off"))["result"]["resultCode"] == "SUCCESS"
+        assert svc.store.journal_count() == 0
+        svc.store.close()
+
+    def test_a_journal_failure_does_not_break_the_answer(self, app, ams, services, monkeypatch):
+        def broken(row):
+            raise RuntimeError("disk full")
+        monkeypatch.setattr(services.store, "journal_insert", broken)
+        assert ams.call(VAULT, vault_body("still-ok"))["result"]["resultCode"] == "SUCCESS"
