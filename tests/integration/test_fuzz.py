@@ -50,8 +50,7 @@ def bounded(examples: int):
 @pytest.fixture(scope="module")
 def fuzz_server(tmp_path_factory):
     """A server of its own: the admin fuzzing moves its clock and registers clients."""
-    server = ServerProcess(tmp_path_factory.mktemp("fuzz") / "data", workers=2,
-                           extra_args=("--threads", "4")).start()
+    server = ServerProcess(tmp_path_factory.mktemp("fuzz") / "data", workers=2).start()
     server.client = register(server, "SANDBOX_FUZZ")
     yield server
     server.stop()
