@@ -11,7 +11,7 @@ import re
 import pytest
 from markupsafe import escape
 
-from tests.support import VISA_OK, vault_body
+from tests.support import MC_OK, VISA_OK, vault_body
 from tests.webhook import ACK
 
 VAULT = "/ams/api/v1/vaults/vaultPaymentMethod"
@@ -332,3 +332,21 @@ def test_a_bad_advance_is_a_400_page_and_the_clock_stays(app, services, value):
     text = response.get_data(as_text=True)
     assert "seconds must be a number &gt;= 0" in text
     assert services.clock.now() - before < 60
+
+
+# -- request journal ----------------------------------------------------------------------
+
+def test_the_request_journal_page_lists_calls_with_masked_bodies_and_filters(app, ams, receiver):
+    vault(ams, "journal-1", url=receiver.url_for("/ok"))
+    vault(ams, "journal-2", MC_OK, url=receiver.url_for("/ok"), redirectUrl="x" * 3000)  # PARAM_ILLEGAL
+    page = get(app, "/_mockpay/ui/requests")
+    assert 'id="requests"' in page
+    assert "journal-1" in page and "journal-2" in page
+    assert "SUCCESS" in page and "PARAM_ILLEGAL" in page
+    assert "405469******0768" in page  # the journal keeps first six and last four
+    assert_no_card_data(page, VISA_OK, MC_OK)
+    only = get(app, "/_mockpay/ui/requests?resultCode=PARAM_ILLEGAL")
+    assert "journal-2" in only and "journal-1" not in only
+    by_id = get(app, "/_mockpay/ui/requests?vaultingRequestId=journal-1")
+    assert "journal-1" in by_id and "journal-2" not in by_id
+    assert 'href="/_mockpay/ui/requests"' in get(app, "/_mockpay/ui/vaults")  # in the nav

@@ -192,6 +192,21 @@ def resend(notification_id: int):
 
 # -- scenarios -------------------------------------------------------------------------
 
+@bp.get("/requests")
+def requests_journal():
+    """The request journal: every API call, bodies already masked when they were recorded."""
+    svc = services()
+    filters = {key: (request.args.get(arg, "").strip() or None) for key, arg in
+               (("client_id", "clientId"), ("vaulting_request_id", "vaultingRequestId"),
+                ("result_code", "resultCode"), ("api", "api"))}
+    entries = svc.journal.entries(limit=LIST_LIMIT, **filters)
+    return _page("dashboard_requests.html", active="requests", entries=entries, limit=LIST_LIMIT,
+                 filters={arg: filters[key] or "" for key, arg in
+                          (("client_id", "clientId"), ("vaulting_request_id", "vaultingRequestId"),
+                           ("result_code", "resultCode"), ("api", "api"))},
+                 dumps=lambda body: json.dumps(body, indent=2, ensure_ascii=False))
+
+
 @bp.get("/scenarios")
 def scenarios():
     svc = services()

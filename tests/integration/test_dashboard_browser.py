@@ -170,6 +170,12 @@ def test_every_page_loads_and_is_photographed(server, page, shots):
     assert page.locator("button.resend").count() == len(listed) >= 2
     snap(page, shots, "notifications")
 
+    page.goto(server.base_url + UI + "/requests")
+    journal = page.locator("#requests").inner_text()
+    assert ok in journal and fail in journal and "SUCCESS" in journal
+    no_card_data(page.content())
+    snap(page, shots, "requests")
+
     page.goto(server.base_url + UI + "/scenarios")
     table = page.locator("#scenarios").inner_text()
     assert "antom-failure-visa" in table and "DO_NOT_HONOR" in table and "VERIFICATION_IN_PROCESS" in table
