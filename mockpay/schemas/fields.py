@@ -114,5 +114,22 @@ class AmsObject(fields.Nested):
     default_error_messages = {"type": "must be a JSON object"}
 
 
+def card_errors(data: dict, code_field: str) -> dict[str, list[str]]:
+    """The card rules both card schemas share: a Luhn-valid number, and a security
+    code of 4 digits for AMEX, 3 otherwise. `code_field` is cvv or securityCode."""
+    from ..cards import detect_brand, luhn_ok
+
+    errors: dict[str, list[str]] = {}
+    number = data.get("cardNo")
+    if number and not luhn_ok(number):
+        errors["cardNo"] = ["fails the Luhn check"]
+    code = data.get(code_field)
+    if code:
+        amex = (data.get("brand") or (detect_brand(number) if number else None)) == "AMEX"
+        if len(code) != (4 if amex else 3):
+            errors[code_field] = ["must be 4 digits for AMEX" if amex else "must be 3 digits"]
+    return errors
+
+
 def fail(message: str, field: str):
     raise ValidationError(message, field_name=field)

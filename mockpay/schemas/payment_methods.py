@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from marshmallow import ValidationError, validates_schema
 
-from ..cards import detect_brand, luhn_ok
-from .fields import CARD_BRANDS, AmsObject, AmsString
+from .fields import CARD_BRANDS, AmsObject, AmsString, card_errors
 from .vaulting import DIGITS, AddressSchema, AmsSchema
 
 
@@ -34,15 +33,7 @@ class CacheCardSchema(AmsSchema):
 
     @validates_schema
     def _card(self, data, **kwargs):
-        errors: dict[str, list[str]] = {}
-        number = data.get("cardNo")
-        if number and not luhn_ok(number):
-            errors["cardNo"] = ["fails the Luhn check"]
-        code = data.get("securityCode")
-        if code:
-            amex = (data.get("brand") or (detect_brand(number) if number else None)) == "AMEX"
-            if len(code) != (4 if amex else 3):
-                errors["securityCode"] = ["must be 4 digits for AMEX" if amex else "must be 3 digits"]
+        errors = card_errors(data, "securityCode")
         if errors:
             raise ValidationError(errors)
 

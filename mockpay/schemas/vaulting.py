@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from marshmallow import EXCLUDE, Schema, ValidationError, validates_schema
 
-from ..cards import luhn_ok
-from .fields import CARD_BRANDS, AmsBoolean, AmsInteger, AmsObject, AmsString
+from .fields import CARD_BRANDS, AmsBoolean, AmsInteger, AmsObject, AmsString, card_errors
 
 URL = 2048
 ID = 64
@@ -59,15 +58,7 @@ class CardSchema(AmsSchema):
             for name in ("cardNo", "expiryYear", "expiryMonth"):
                 if name not in data:
                     errors[name] = ["is required (unless card.cardToken is given)"]
-        number = data.get("cardNo")
-        if number and not luhn_ok(number):
-            errors["cardNo"] = ["fails the Luhn check"]
-        cvv = data.get("cvv")
-        if cvv:
-            from ..cards import detect_brand
-            amex = (data.get("brand") or (detect_brand(number) if number else None)) == "AMEX"
-            if len(cvv) != (4 if amex else 3):
-                errors["cvv"] = ["must be 4 digits for AMEX" if amex else "must be 3 digits"]
+        errors.update(card_errors(data, "cvv"))
         if errors:
             raise ValidationError(errors)
 
