@@ -43,9 +43,15 @@ class Services:
     sessions: VaultingSessions
     notifier: Notifier
     dispatcher: Dispatcher
-    # -- developer experience (issue 6, dx-ops) --
     journal: Journal
     state: State
+
+    def advance_clock(self, seconds: float) -> float:
+        """Move the mock clock forward (every worker sees it) and send what fell due now,
+        in the background. Raises ValueError for a negative or too large advance."""
+        now = self.clock.advance(seconds)
+        self.dispatcher.wake()
+        return now
 
 
 def build_services(config: Config, set_clock_scale: bool = True) -> Services:

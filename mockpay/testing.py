@@ -758,10 +758,11 @@ class MockpayServer:
         return self.services.clock.now()
 
     def advance(self, seconds) -> float:
-        """Move the mock clock forward (seconds or a timedelta); the new mock time."""
+        """Move the mock clock forward (seconds or a timedelta); what falls due is sent
+        at once. Returns the new mock time."""
         if isinstance(seconds, dt.timedelta):
             seconds = seconds.total_seconds()
-        return self.services.clock.advance(seconds)
+        return self.services.advance_clock(seconds)
 
     def reset(self) -> None:
         """Forget everything the server holds (POST /_mockpay/reset); the fixture's

@@ -350,3 +350,11 @@ def test_the_request_journal_page_lists_calls_with_masked_bodies_and_filters(app
     by_id = get(app, "/_mockpay/ui/requests?vaultingRequestId=journal-1")
     assert "journal-1" in by_id and "journal-2" not in by_id
     assert 'href="/_mockpay/ui/requests"' in get(app, "/_mockpay/ui/vaults")  # in the nav
+
+
+def test_an_advance_past_the_clocks_end_is_a_400_page_not_a_500(app, services):
+    before = services.clock.now()
+    response = app.test_client().post(f"{UI}/clock/advance", data={"seconds": "1e15"})
+    assert response.status_code == 400
+    assert "cannot be advanced" in response.get_data(as_text=True)
+    assert services.clock.now() - before < 60

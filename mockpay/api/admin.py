@@ -117,11 +117,10 @@ def clock_advance():
         raise AdminError(400, "BAD_REQUEST", "seconds must be a number >= 0 (the clock only moves forward)")
     svc = services()
     try:
-        now = svc.clock.advance(seconds)
+        now = svc.advance_clock(seconds)
     except ValueError as exc:  # past the latest time the clock can show
         raise AdminError(400, "BAD_REQUEST", str(exc)) from None
     due = svc.store.count_due_attempts(now)
-    svc.dispatcher.wake()  # what fell due goes out now, in the background
     return jsonify({**_clock_json(svc.clock, now), "advancedBy": seconds, "dueNotificationAttempts": due})
 
 

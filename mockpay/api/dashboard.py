@@ -247,7 +247,8 @@ def clock_advance():
         seconds = math.nan
     if not math.isfinite(seconds) or seconds < 0:
         return _clock_page(400, "seconds must be a number >= 0 (the clock only moves forward)", text)
-    svc = services()
-    svc.clock.advance(seconds)
-    svc.dispatcher.wake()  # what fell due goes out now, in the background
+    try:
+        services().advance_clock(seconds)
+    except ValueError as exc:  # past the latest time the clock can show
+        return _clock_page(400, str(exc), text)
     return redirect(url_for("dashboard.clock", advanced=f"{seconds:g}"), code=303)
