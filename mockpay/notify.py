@@ -164,13 +164,10 @@ class Notifier:
     # -- enqueue (inside the vault's transaction) ----------------------------------
     def on_final(self, db, vault) -> int | None:
         """The Vaulting.final_listeners hook: store the notification and its first
-        attempt in the caller's transaction. Returns the notification id (None: no URL)."""
+        attempt in the caller's transaction. `vault` is the row as stored (with its
+        id). Returns the notification id (None: no URL)."""
         row = vault
         vault_id = _get(vault, "id")
-        if vault_id is not None:
-            fresh = self.store.get_vault_by_id_in(db, vault_id)
-            if fresh is not None:
-                row = fresh
         url = _get(row, "notification_url")
         if not url:
             return None

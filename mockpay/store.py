@@ -4,9 +4,16 @@ One connection per thread and process (gunicorn forks workers after the app
 may have been created), WAL journal, and `BEGIN IMMEDIATE` for every write
 transaction so that concurrent workers serialise on the write lock instead of
 failing with SQLITE_BUSY half-way through.
+
+Writers first queue on a lock of their own (a thread lock, then `flock` on a file
+beside the database), so that they wait in line and are woken the moment the
+writer before them is done. SQLite's own busy handler, which only polls, with
+sleeps growing to 100 ms, is the fallback for writers outside mockpay (an
+`sqlite3` shell, say).
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import secrets
@@ -186,6 +193,7 @@ class Store:
         self.path = str(path)
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
+        self._gate_pid: int | None = None
         self._conn().executescript(SCHEMA)
 
     # -- connections and transactions --------------------------------------
@@ -202,17 +210,40 @@ class Store:
         return conn
 
     @contextmanager
+    def _write_turn(self) -> Iterator[None]:
+        """Wait in line for the right to write: the threads of this process on a lock,
+        then the processes sharing the database on an flock (released by the kernel
+        if the holder dies, SIGKILL included). Per process: a forked child opens
+        its own lock file, since an flock is shared by the processes of one open file."""
+        if self._gate_pid != os.getpid():
+            self._gate_thread_lock = threading.Lock()
+            self._gate_fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            self._gate_pid = os.getpid()
+        with self._gate_thread_lock:
+            fcntl.flock(self._gate_fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._gate_fd, fcntl.LOCK_UN)
+
+    @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:
         """A write transaction: BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error)."""
         db = self._conn()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        else:
-            db.execute("COMMIT")
+        with self._write_turn():
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            else:
+                db.execute("COMMIT")
+
+    def _write(self, sql: str, params: tuple = ()) -> sqlite3.Cursor:
+        """One write statement on its own (atomic in autocommit mode), in line with the others."""
+        with self._write_turn():
+            return self._conn().execute(sql, params)
 
     def _one(self, sql: str, params: tuple = ()) -> sqlite3.Row | None:
         return self._conn().execute(sql, params).fetchone()
@@ -584,7 +615,7 @@ class Store:
 
     def journal_insert(self, row: dict[str, Any]) -> int:
         """One INSERT in autocommit mode (atomic on its own): the cheap write on the request path."""
-        cur = self._conn().execute(
+        cur = self._write(
             "INSERT INTO journal (at, client_id, method, path, api, vaulting_request_id, http_status, "
             "result_status, result_code, fault, latency_ms, request_json, response_json) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -593,7 +624,7 @@ class Store:
 
     def journal_trim(self, up_to_id: int) -> int:
         """Delete the entries with an id up to `up_to_id` (a range on the primary key)."""
-        return self._conn().execute("DELETE FROM journal WHERE id <= ?", (up_to_id,)).rowcount
+        return self._write("DELETE FROM journal WHERE id <= ?", (up_to_id,)).rowcount
 
     def journal_list(self, client_id: str | None = None, path: str | None = None,
                      vaulting_request_id: str | None = None, result_code: str | None = None,

@@ -8,6 +8,7 @@ the stored answer; with another body it is REPEAT_REQ_INCONSISTENT.
 """
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from typing import Callable
@@ -49,10 +50,16 @@ def refusal(outcome: Outcome) -> Reply | None:
 
 
 class Links:
-    """Where the mock's own pages live; the base URL comes from the caller."""
+    """Where the mock's own pages live. The base URL comes from the caller, as a
+    string or as a function asked only when a link is made (most answers have none)."""
 
-    def __init__(self, base_url: str):
-        self.base = base_url.rstrip("/")
+    def __init__(self, base_url: str | Callable[[], str]):
+        self._base_url = base_url
+
+    @functools.cached_property
+    def base(self) -> str:
+        base_url = self._base_url() if callable(self._base_url) else self._base_url
+        return base_url.rstrip("/")
 
     def challenge(self, challenge_id: str) -> dict[str, str]:
         return {

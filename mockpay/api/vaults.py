@@ -13,8 +13,12 @@ from .gateway import ams_endpoint, route, services
 bp = Blueprint("vaults", __name__)
 
 
+def base_url() -> str:
+    return services().config.public_url or request.host_url
+
+
 def links() -> Links:
-    return Links(services().config.public_url or request.host_url)
+    return Links(base_url)
 
 
 @route(bp, "/vaults/vaultPaymentMethod")
@@ -34,7 +38,7 @@ def inquire_vaulting(client_id, body):
 # -- createVaultingSession ---------------------------------------------------------
 
 def session_links() -> SessionLinks:
-    return SessionLinks(services().config.public_url or request.host_url)
+    return SessionLinks(base_url)
 
 
 @route(bp, "/vaults/createVaultingSession")
