@@ -25,7 +25,7 @@ class Clock:
     def __init__(self, store, scale: float | None = None):
         self._store = store
         self._cached: tuple[float, float, float] | None = None
-        self._cached_version: str | None = None
+        self._cached_version: bytes | None = None
         if scale is not None:
             _, _, current = store.clock_state()
             if current != scale:

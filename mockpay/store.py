@@ -184,6 +184,19 @@ CREATE INDEX IF NOT EXISTS journal_vaulting_request ON journal (vaulting_request
 RESET_KEEP = {"meta", "clients", "clock"}
 
 
+# Held while a process opens its write gate (Store._gate) or clock marker; a forked child
+# opens its own.
+_GATE_SETUP = threading.Lock()
+
+
+def _fresh_gate_setup_lock() -> None:
+    global _GATE_SETUP
+    _GATE_SETUP = threading.Lock()  # a thread of the parent may have held it at fork time
+
+
+os.register_at_fork(after_in_child=_fresh_gate_setup_lock)
+
+
 def _now_real() -> float:
     return time.time()
 
@@ -193,7 +206,8 @@ class Store:
         self.path = str(path)
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
-        self._gate_pid: int | None = None
+        self._gate_state: tuple[int, threading.Lock, int] | None = None
+        self._marker_state: tuple[int, int] | None = None
         self._conn().executescript(SCHEMA)
 
     # -- connections and transactions --------------------------------------
@@ -215,16 +229,25 @@ class Store:
         then the processes sharing the database on an flock (released by the kernel
         if the holder dies, SIGKILL included). Per process: a forked child opens
         its own lock file, since an flock is shared by the processes of one open file."""
-        if self._gate_pid != os.getpid():
-            self._gate_thread_lock = threading.Lock()
-            self._gate_fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            self._gate_pid = os.getpid()
-        with self._gate_thread_lock:
-            fcntl.flock(self._gate_fd, fcntl.LOCK_EX)
+        thread_lock, fd = self._gate()
+        with thread_lock:
+            fcntl.flock(fd, fcntl.LOCK_EX)
             try:
                 yield
             finally:
-                fcntl.flock(self._gate_fd, fcntl.LOCK_UN)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def _gate(self) -> tuple[threading.Lock, int]:
+        """This process's (thread lock, lock file descriptor), made once per process
+        even when several threads ask at the same moment."""
+        gate = self._gate_state
+        if gate is None or gate[0] != os.getpid():
+            with _GATE_SETUP:
+                gate = self._gate_state
+                if gate is None or gate[0] != os.getpid():
+                    fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                    gate = self._gate_state = (os.getpid(), threading.Lock(), fd)
+        return gate[1], gate[2]
 
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:
@@ -319,23 +342,29 @@ class Store:
     # The clock's anchor changes only here. After each change a marker file beside the
     # database gets a fresh random token, so every process can keep the anchor in memory
     # and read a few bytes instead of querying on every read of the clock. (Not the
-    # inode or mtime: file systems reuse inodes and keep coarse timestamps.)
+    # inode or mtime: file systems reuse inodes and keep coarse timestamps.) The token is
+    # written in place, never by replacing the file, so each process keeps the file open
+    # and reads it with one pread(); a read that races a write sees a mix of two tokens,
+    # which differs from the one it knew, and so re-reads the anchor: never a stale clock.
     @property
     def clock_marker(self) -> str:
         return self.path + ".clock"
 
-    def clock_version(self) -> str | None:
-        try:
-            with open(self.clock_marker) as fh:
-                return fh.read()
-        except FileNotFoundError:
-            return None
+    def _clock_marker_fd(self) -> int:
+        marker = self._marker_state
+        if marker is None or marker[0] != os.getpid():
+            with _GATE_SETUP:
+                marker = self._marker_state
+                if marker is None or marker[0] != os.getpid():
+                    fd = os.open(self.clock_marker, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                    marker = self._marker_state = (os.getpid(), fd)
+        return marker[1]
+
+    def clock_version(self) -> bytes:
+        return os.pread(self._clock_marker_fd(), 64, 0)
 
     def _touch_clock_marker(self) -> None:
-        tmp = f"{self.clock_marker}.{os.getpid()}.{threading.get_ident()}"
-        with open(tmp, "w") as fh:
-            fh.write(secrets.token_hex(16))
-        os.replace(tmp, self.clock_marker)
+        os.pwrite(self._clock_marker_fd(), secrets.token_hex(16).encode(), 0)
 
     # -- vaults ---------------------------------------------------------------
     def get_vault(self, client_id: str, vaulting_request_id: str) -> sqlite3.Row | None:
