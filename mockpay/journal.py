@@ -38,6 +38,9 @@ _SECRET_IN_TEXT = re.compile(r"(?i)(\"?(?:cvv2?|cvc2?|security_?code|card_?passw
 
 
 _ID_KEY = re.compile(r"(?:Id|ID|_id)$")
+# mockpay's card fingerprint, an HMAC-SHA256 in hex: kept as is, although one in six
+# holds a run of 12 decimal digits that the card-number rule would mask.
+_FINGERPRINT = re.compile(r"[0-9a-f]{64}")
 
 
 def _norm(key: str) -> str:
@@ -55,7 +58,8 @@ def redact(value):
             if name in CARD_KEYS and isinstance(item, (str, int)) and not isinstance(item, bool):
                 out[redact_card_numbers(str(key))] = mask_6_4(str(item))
                 continue
-            if _ID_KEY.search(str(key)) and isinstance(item, str):
+            if (_ID_KEY.search(str(key)) or name == "fingerprint" and _FINGERPRINT.fullmatch(str(item))) \
+                    and isinstance(item, str):
                 out[redact_card_numbers(str(key))] = item
                 continue
             out[redact_card_numbers(str(key))] = redact(item)
