@@ -1,0 +1,109 @@
+"""Memory of a long-running server: resident memory after every batch of vaults.
+
+    python bench/memory.py [--vaults 100000] [--batch 10000] [--workers 2]
+
+Starts `mockpay serve` (gunicorn) with a fresh data dir and a local merchant endpoint
+that acknowledges every notifyVaulting, then sends distinct vaultPaymentMethod
+requests (signed as the official SDK signs them, over 8 keep-alive connections) in
+batches. After each batch it waits until every notification due so far has been
+delivered, then prints the resident memory (RSS) of the gunicorn master and of each
+worker, and the size of the data dir. State lives in SQLite on disk, so the
+workers' memory should stay flat however many vaults there are.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from tests.support import ServerProcess  # noqa: E402
+from vault_bench import build_requests, replay, start_receiver  # noqa: E402
+
+
+def group_rss_mb(pgid: int) -> dict[int, float]:
+    """RSS (MiB) of every live process in a process group, by pid."""
+    out = {}
+    page = os.sysconf("SC_PAGE_SIZE")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:
+            out[int(entry)] = int(fields[21]) * page / 2**20  # field 24 of stat: rss in pages
+    return out
+
+
+def dir_mb(path: Path) -> float:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--vaults", type=int, default=100_000)
+    parser.add_argument("--batch", type=int, default=10_000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=8)
+    args = parser.parse_args()
+
+    receiver = start_receiver()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "data"
+        server = ServerProcess(data, workers=args.workers, extra_args=("--threads", "4"))
+        server.start()
+        try:
+            client = json.loads(server.cli("clients", "add", "SANDBOX_MEM", "--generate", "--json").stdout)
+            pgid = server.proc.pid
+
+            def sample(sent: int, seconds: float, errors: int) -> None:
+                rss = group_rss_mb(pgid)
+                master = rss.pop(pgid, 0.0)
+                row = {"vaults": sent, "seconds": round(seconds, 1), "errors": errors,
+                       "master_rss_mb": round(master, 1),
+                       "worker_rss_mb": sorted(round(v, 1) for v in rss.values()),
+                       "data_dir_mb": round(dir_mb(data), 1)}
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+
+            sample(0, 0, 0)
+            sent = 0
+            while sent < args.vaults:
+                n = min(args.batch, args.vaults - sent)
+                reqs = build_requests(client, n, 0, receiver)
+                started = time.monotonic()
+                stats = replay(server.host, server.port, reqs, args.connections, '"SUCCESS"')
+                sent += n
+                deadline = time.monotonic() + 600
+                while server_pending(server) and time.monotonic() < deadline:
+                    time.sleep(0.5)
+                sample(sent, time.monotonic() - started, stats["errors"])
+        finally:
+            server.stop()
+    first, last = rows[1], rows[-1]
+    print(f"\nafter {first['vaults']} vaults: workers {first['worker_rss_mb']} MiB; after {last['vaults']}: "
+          f"workers {last['worker_rss_mb']} MiB; data dir {last['data_dir_mb']} MiB")
+
+
+def server_pending(server: ServerProcess) -> int:
+    """Notifications not yet delivered (nor given up), from the admin API."""
+    body = requests.get(server.base_url + "/_mockpay/notifications", params={"status": "pending", "limit": 1},
+                        timeout=30).json()
+    items = body.get("notifications", body if isinstance(body, list) else [])
+    return len(items)
+
+
+if __name__ == "__main__":
+    main()
