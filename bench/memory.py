@@ -27,23 +27,13 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from tests.support import ServerProcess  # noqa: E402
-from vault_bench import build_requests, replay, start_receiver  # noqa: E402
+from vault_bench import build_requests, group_stat, replay, start_receiver  # noqa: E402
 
 
 def group_rss_mb(pgid: int) -> dict[int, float]:
     """RSS (MiB) of every live process in a process group, by pid."""
-    out = {}
     page = os.sysconf("SC_PAGE_SIZE")
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            fields = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid:
-            out[int(entry)] = int(fields[21]) * page / 2**20  # field 24 of stat: rss in pages
-    return out
+    return {pid: int(f[21]) * page / 2**20 for pid, f in group_stat(pgid).items()}  # field 24: rss
 
 
 def dir_mb(path: Path) -> float:

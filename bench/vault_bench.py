@@ -70,10 +70,10 @@ def build_requests(client: dict, n: int, warm: int, notify_url: str) -> list[dic
     return out
 
 
-def group_cpu_seconds(pgid: int) -> float:
-    """user+system CPU of every live process in a process group (master and workers)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
+def group_stat(pgid: int) -> dict[int, list[str]]:
+    """/proc/<pid>/stat of every live process in a process group (master and workers),
+    by pid, as the fields after the command name (fields[0] is field 3 of stat: state)."""
+    out = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -82,8 +82,14 @@ def group_cpu_seconds(pgid: int) -> float:
         except OSError:
             continue
         if int(fields[2]) == pgid:  # field 5 of stat: pgrp
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / tick
+            out[int(entry)] = fields
+    return out
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """user+system CPU of every live process in a process group."""
+    ticks = sum(int(f[11]) + int(f[12]) for f in group_stat(pgid).values())  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def measured(pgid: int, run) -> dict:

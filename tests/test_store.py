@@ -61,15 +61,21 @@ def _hold_gate(path, holding, release):
         release.wait(20)
 
 
-def test_a_writer_in_another_process_waits_for_the_gate(tmp_path):
-    path = tmp_path / "db.sqlite3"
-    Store(path)
+def _child_holding_gate(path):
+    """A forked process that has begun a write transaction and holds it until released."""
     ctx = multiprocessing.get_context("fork")
     holding, release = ctx.Event(), ctx.Event()
     child = ctx.Process(target=_hold_gate, args=(path, holding, release))
     child.start()
+    assert holding.wait(20)
+    return child, release
+
+
+def test_a_writer_in_another_process_waits_for_the_gate(tmp_path):
+    path = tmp_path / "db.sqlite3"
+    Store(path)
+    child, release = _child_holding_gate(path)
     try:
-        assert holding.wait(20)
         store = Store(path)
         wrote = threading.Event()
 
@@ -90,11 +96,7 @@ def test_a_writer_in_another_process_waits_for_the_gate(tmp_path):
 def test_a_killed_writer_leaves_the_gate_open(tmp_path):
     path = tmp_path / "db.sqlite3"
     Store(path)
-    ctx = multiprocessing.get_context("fork")
-    holding, release = ctx.Event(), ctx.Event()
-    child = ctx.Process(target=_hold_gate, args=(path, holding, release))
-    child.start()
-    assert holding.wait(20)
+    child, _ = _child_holding_gate(path)
     os.kill(child.pid, signal.SIGKILL)
     child.join(20)
     store = Store(path)
