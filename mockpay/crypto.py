@@ -107,6 +107,11 @@ class Keyring:
         """Keyed digest for idempotency checks (the canonical body may hold a card number)."""
         return hmac.new(self._mac_key, b"body:" + data, hashlib.sha256).hexdigest()
 
+    def page_pad(self, session_id: str) -> str:
+        """A one-session pad (64 hex characters) for the hosted page to mask what it keeps
+        in the browser: served only with the form, while the session is open."""
+        return hmac.new(self._mac_key, b"page-pad:" + session_id.encode(), hashlib.sha256).hexdigest()
+
 
 def new_card_token() -> str:
     """Shaped like Antom's sample token: 'ALIPAY' + base64 of 64 random bytes."""

@@ -35,7 +35,8 @@ def _closed(exc: SessionClosed) -> Response:
 
 
 # Never sent back by the server: the page keeps the typed card number in the
-# browser (sessionStorage) across an error round-trip; the CVV is dropped.
+# browser (sessionStorage) across an error round-trip, masked with a pad that only
+# the open session's form carries; the CVV is dropped.
 NOT_ECHOED = ("cardNumber", "cvv")
 
 
@@ -43,7 +44,7 @@ def _form(session, values=None, errors=None, status: int = 200) -> Response:
     values = {k: v for k, v in (values or {}).items() if k not in NOT_ECHOED}
     html = render_template("session_form.html", session_id=session["session_id"],
                            expires_at=iso(session["expires_at"]), values=values, errors=errors or {},
-                           fields=FORM_FIELDS)
+                           fields=FORM_FIELDS, pad=services().keyring.page_pad(session["session_id"]))
     return _no_store(Response(html, status=status, content_type="text/html; charset=utf-8"))
 
 

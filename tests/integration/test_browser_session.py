@@ -96,6 +96,10 @@ def test_bad_card_then_good_card_lands_on_redirect_url(context, sdk_client, shop
     again = page.goto(created["normalUrl"])
     assert again.status == 409
     assert page.get_attribute("#closed", "data-reason") == "used"
+    # what the tab kept for the round-trip is still there (only a new form reads it), masked
+    kept = page.evaluate("() => Object.assign({}, sessionStorage)")
+    assert [k for k in kept if k.startswith("mockpay-card-")], kept
+    assert VISA_OK not in json.dumps(kept) and BAD_LUHN not in json.dumps(kept)
     assert execute(sdk_client, inquire_request(request_id))["paymentMethodDetail"]["card"]["cardToken"] \
         == card["cardToken"]
 
