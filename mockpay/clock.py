@@ -40,8 +40,10 @@ class Clock:
         return self._cached
 
     def now(self) -> float:
+        """Mock epoch seconds. A fast clock stops at LATEST rather than run past what
+        ISO 8601 can write."""
         anchor_real, anchor_mock, scale = self._state()
-        return anchor_mock + (time.time() - anchor_real) * scale
+        return min(LATEST, anchor_mock + (time.time() - anchor_real) * scale)
 
     def now_iso(self) -> str:
         return iso(self.now())

@@ -5,6 +5,7 @@ Overrides come from CLI flags or, in tests, from the mapping given to create_app
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +14,10 @@ from pathlib import Path
 def default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
     return Path(base) / "mockpay"
+
+
+# A day of mock time in about 0.09 s: plenty for tests, and far from the end of the clock.
+MAX_TIME_SCALE = 1_000_000.0
 
 
 @dataclass
@@ -54,6 +59,11 @@ class Config:
     testing: bool = False
     # -- issue 6, dx-ops: a second, HTTPS listener beside the HTTP one (0: none)
     https_port: int = 0
+
+    def __post_init__(self):
+        if not (math.isfinite(self.time_scale) and 0 < self.time_scale <= MAX_TIME_SCALE):
+            raise ValueError(f"time scale must be above 0 and at most {MAX_TIME_SCALE:,.0f}, "
+                             f"not {self.time_scale:g}")
 
     def replace(self, **changes) -> "Config":
         return dataclasses.replace(self, **changes)

@@ -106,6 +106,26 @@ def test_time_scale(data_dir):
     assert Clock(store).scale == 100.0
 
 
+@pytest.mark.parametrize("scale", [0, -1, float("nan"), float("inf"), 1_000_001])
+def test_a_time_scale_out_of_range_is_refused(scale):
+    with pytest.raises(ValueError, match="time scale"):
+        load_config({"time_scale": scale}, environ={})
+    with pytest.raises(ValueError, match="time scale"):
+        load_config({}, environ={"MOCKPAY_TIME_SCALE": str(scale)})
+
+
+def test_the_fastest_clock_stops_at_its_end(data_dir):
+    from mockpay.clock import LATEST, Clock, iso
+    from mockpay.store import Store
+    assert load_config({"time_scale": 1_000_000}, environ={}).time_scale == 1_000_000
+    clock = Clock(Store(data_dir / "db.sqlite3"), scale=1_000_000.0)
+    clock.advance(LATEST - clock.now() - 500_000)  # 500,000 mock seconds before the end: 0.5 s of wall time
+    assert clock.now() < LATEST
+    time.sleep(0.6)
+    assert clock.now() == LATEST
+    assert iso(clock.now()) == "9000-01-01T00:00:00+00:00"
+
+
 def test_tls_ca_issues_a_certificate_for_the_names(tmp_path):
     import ssl
     from cryptography import x509
