@@ -32,6 +32,7 @@ from marshmallow.validate import Length, OneOf, Range, Regexp
 
 from .cards import luhn_ok
 from .codes import API_CODES, FAILURE_REASONS, RESULT_CODES
+from .schemas import flatten_errors
 from .schemas import payment_methods as payment_method_schemas
 from .schemas import sessions as session_schemas
 from .schemas import vaulting as vaulting_schemas
@@ -513,22 +514,6 @@ FILE_SCHEMA = FileSchema()
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def _flatten(errors, path: tuple = ()) -> list[tuple[tuple, str]]:
-    out: list[tuple[tuple, str]] = []
-    if isinstance(errors, dict):
-        for key, value in errors.items():
-            out.extend(_flatten(value, path if key in ("_schema", "_") else path + (key,)))
-    elif isinstance(errors, list):
-        for item in errors:
-            if isinstance(item, (dict, list)):
-                out.extend(_flatten(item, path))
-            else:
-                out.append((path, str(item)))
-    else:
-        out.append((path, str(errors)))
-    return out
-
-
 def _line_of(node, path: tuple) -> int | None:
     """The line of the deepest YAML node on `path` (a mapping entry: the line of its key)."""
     line = node.start_mark.line + 1 if node is not None else None
@@ -743,7 +728,7 @@ def parse(text: str, source: str) -> ScenarioSet:
         loaded = FILE_SCHEMA.load(data)
     except ValidationError as exc:
         raw_rules = data.get("rules") if isinstance(data.get("rules"), list) else []
-        for path, message in _flatten(exc.messages):
+        for path, message in flatten_errors(exc.messages):
             rule = None
             rest = path
             if len(path) >= 2 and path[0] == "rules" and isinstance(path[1], int):

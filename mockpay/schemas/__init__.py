@@ -7,20 +7,21 @@ from marshmallow import Schema, ValidationError
 from ..codes import MESSAGE_MAX, AmsError
 
 
-def _flatten(errors, prefix: str = "") -> list[tuple[str, str]]:
-    out: list[tuple[str, str]] = []
+def flatten_errors(errors, path: tuple = ()) -> list[tuple[tuple, str]]:
+    """marshmallow's nested error messages as (field path, message) pairs; schema-level
+    messages ("_schema", or "_") belong to the object that holds them."""
+    out: list[tuple[tuple, str]] = []
     if isinstance(errors, dict):
         for key, value in errors.items():
-            path = f"{prefix}.{key}" if prefix and key != "_schema" else (prefix if key == "_schema" else str(key))
-            out.extend(_flatten(value, path))
+            out.extend(flatten_errors(value, path if key in ("_schema", "_") else path + (key,)))
     elif isinstance(errors, list):
         for item in errors:
             if isinstance(item, (dict, list)):
-                out.extend(_flatten(item, prefix))
+                out.extend(flatten_errors(item, path))
             else:
-                out.append((prefix, str(item)))
+                out.append((path, str(item)))
     else:
-        out.append((prefix, str(errors)))
+        out.append((path, str(errors)))
     return out
 
 
@@ -33,8 +34,8 @@ _MESSAGES = {
 
 def describe(errors) -> str:
     """'paymentMethodDetail.card.expiryMonth must be 01 to 12' (+ how many more)."""
-    flat = _flatten(errors)
-    parts = [f"{path or 'body'} {_MESSAGES.get(msg, msg).rstrip('.')}" for path, msg in flat]
+    flat = flatten_errors(errors)
+    parts = [f"{'.'.join(map(str, path)) or 'body'} {_MESSAGES.get(msg, msg).rstrip('.')}" for path, msg in flat]
     if not parts:
         return "illegal parameters"
     text = parts[0]
