@@ -184,17 +184,38 @@ CREATE INDEX IF NOT EXISTS journal_vaulting_request ON journal (vaulting_request
 RESET_KEEP = {"meta", "clients", "clock"}
 
 
-# Held while a process opens its write gate (Store._gate) or clock marker; a forked child
-# opens its own.
-_GATE_SETUP = threading.Lock()
+# Per process and per database file: the write gate (a thread lock and the descriptor
+# of the lock file) and the clock marker's descriptor, shared by every Store on that
+# file, opened once (however many threads ask at the same moment), never per Store.
+# A forked child closes what it inherited and opens its own: an flock belongs to the
+# open file, which parent and child would otherwise share.
+_FILES: dict[str, tuple[threading.Lock | None, int]] = {}
+_FILES_SETUP = threading.Lock()
 
 
-def _fresh_gate_setup_lock() -> None:
-    global _GATE_SETUP
-    _GATE_SETUP = threading.Lock()  # a thread of the parent may have held it at fork time
+def _process_file(path: str, with_lock: bool) -> tuple[threading.Lock | None, int]:
+    entry = _FILES.get(path)
+    if entry is None:
+        with _FILES_SETUP:
+            entry = _FILES.get(path)
+            if entry is None:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                entry = _FILES[path] = (threading.Lock() if with_lock else None, fd)
+    return entry
 
 
-os.register_at_fork(after_in_child=_fresh_gate_setup_lock)
+def _reopen_files_in_child() -> None:
+    global _FILES_SETUP
+    _FILES_SETUP = threading.Lock()  # a thread of the parent may have held it at fork time
+    for _, fd in _FILES.values():
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _FILES.clear()
+
+
+os.register_at_fork(after_in_child=_reopen_files_in_child)
 
 
 def _now_real() -> float:
@@ -206,8 +227,6 @@ class Store:
         self.path = str(path)
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
-        self._gate_state: tuple[int, threading.Lock, int] | None = None
-        self._marker_state: tuple[int, int] | None = None
         self._conn().executescript(SCHEMA)
 
     # -- connections and transactions --------------------------------------
@@ -227,27 +246,14 @@ class Store:
     def _write_turn(self) -> Iterator[None]:
         """Wait in line for the right to write: the threads of this process on a lock,
         then the processes sharing the database on an flock (released by the kernel
-        if the holder dies, SIGKILL included). Per process: a forked child opens
-        its own lock file, since an flock is shared by the processes of one open file."""
-        thread_lock, fd = self._gate()
+        if the holder dies, SIGKILL included)."""
+        thread_lock, fd = _process_file(self.path + ".lock", with_lock=True)
         with thread_lock:
             fcntl.flock(fd, fcntl.LOCK_EX)
             try:
                 yield
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)
-
-    def _gate(self) -> tuple[threading.Lock, int]:
-        """This process's (thread lock, lock file descriptor), made once per process
-        even when several threads ask at the same moment."""
-        gate = self._gate_state
-        if gate is None or gate[0] != os.getpid():
-            with _GATE_SETUP:
-                gate = self._gate_state
-                if gate is None or gate[0] != os.getpid():
-                    fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-                    gate = self._gate_state = (os.getpid(), threading.Lock(), fd)
-        return gate[1], gate[2]
 
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:
@@ -351,14 +357,7 @@ class Store:
         return self.path + ".clock"
 
     def _clock_marker_fd(self) -> int:
-        marker = self._marker_state
-        if marker is None or marker[0] != os.getpid():
-            with _GATE_SETUP:
-                marker = self._marker_state
-                if marker is None or marker[0] != os.getpid():
-                    fd = os.open(self.clock_marker, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-                    marker = self._marker_state = (os.getpid(), fd)
-        return marker[1]
+        return _process_file(self.clock_marker, with_lock=False)[1]
 
     def clock_version(self) -> bytes:
         return os.pread(self._clock_marker_fd(), 64, 0)

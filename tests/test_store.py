@@ -53,6 +53,15 @@ def test_threads_starting_together_share_one_gate(tmp_path, monkeypatch):
     assert store.get_meta("k15") == "v"
 
 
+def test_stores_on_one_file_share_its_gate_and_leak_no_descriptors(tmp_path):
+    """Apps, CLI commands and tests make many Stores in one process: one lock file descriptor."""
+    path = tmp_path / "db.sqlite3"
+    for i in range(50):
+        Store(path).set_meta(f"k{i}", "v")
+    assert len(_lock_fds(str(path))) == 1
+    assert Store(path).get_meta("k49") == "v"
+
+
 def _hold_gate(path, holding, release):
     store = Store(path)
     with store.tx() as db:
