@@ -166,9 +166,7 @@ class Notifier:
         """The Vaulting.final_listeners hook: store the notification and its first
         attempt in the caller's transaction. `vault` is the row as stored (with its
         id). Returns the notification id (None: no URL)."""
-        row = vault
-        vault_id = _get(vault, "id")
-        url = _get(row, "notification_url")
+        url = vault["notification_url"]
         if not url:
             return None
         schedule = list(self.config.notify_schedule) or [0]
@@ -177,11 +175,11 @@ class Notifier:
         now = self.clock.now()
         nid = self.store.insert_notification(db, {
             "kind": KIND,
-            "client_id": row["client_id"],
-            "vaulting_request_id": row["vaulting_request_id"],
-            "vault_id": vault_id,
+            "client_id": vault["client_id"],
+            "vaulting_request_id": vault["vaulting_request_id"],
+            "vault_id": vault["id"],
             "url": url,
-            "body": store_mod.dumps(notification_body(row)),
+            "body": store_mod.dumps(notification_body(vault)),
             "status": "pending",
             "schedule": json.dumps(schedule),
             "max_attempts": len(schedule),
@@ -352,13 +350,6 @@ def _describe_attempt(a) -> dict:
         "response": a["response_excerpt"],
         "workerPid": int(owner.split(":", 1)[0]) if owner[:1].isdigit() else None,
     }
-
-
-def _get(row, key: str):
-    try:
-        return row[key]
-    except (KeyError, IndexError):
-        return None
 
 
 # -- the dispatcher ------------------------------------------------------------------
