@@ -2,10 +2,11 @@
 
 What is stored is already redacted: a value under a card-number key (cardNo)
 keeps its first six and last four characters, any other run of 12 to 19 digits
-anywhere else in a body is masked the same way (identifier fields, whose
-names end in "Id", excepted: a numeric vaultingRequestId stays searchable),
-and CVV-like values (cvv, securityCode, cardPasswordDigest, ...) are removed
-entirely.
+anywhere else in a body is masked the same way, and CVV-like values (cvv,
+securityCode, cardPasswordDigest, ...) are removed entirely. Kept whole:
+identifier fields, whose names end in "Id" (a numeric vaultingRequestId stays
+searchable), unless the value could be a card number (12 to 19 digits passing
+the Luhn check); and the `fingerprint` mockpay itself answers.
 
 The write on the request path is a single INSERT. The cap (config.journal_cap)
 is enforced in batches: every `trim_every`-th row id triggers one DELETE of the
@@ -22,7 +23,7 @@ import logging
 import re
 
 from . import store as store_mod
-from .cards import mask_6_4, redact_card_numbers
+from .cards import luhn_ok, mask_6_4, redact_card_numbers
 
 log = logging.getLogger("mockpay.journal")
 
@@ -47,8 +48,11 @@ def _norm(key: str) -> str:
     return key.replace("_", "").replace("-", "").lower()
 
 
-def redact(value):
-    """A copy of a JSON value with card data masked and CVVs removed."""
+def redact(value, keep_fingerprints: bool = False):
+    """A copy of a JSON value with card data masked and CVVs removed.
+    `keep_fingerprints`: for mockpay's own answers, whose `fingerprint` (64 hex characters
+    of HMAC) would otherwise lose any run of 12 digits it happens to hold; never for what
+    a client sent, which could hide a card number in such a value."""
     if isinstance(value, dict):
         out = {}
         for key, item in value.items():
@@ -58,20 +62,25 @@ def redact(value):
             if name in CARD_KEYS and isinstance(item, (str, int)) and not isinstance(item, bool):
                 out[redact_card_numbers(str(key))] = mask_6_4(str(item))
                 continue
-            if (_ID_KEY.search(str(key)) or name == "fingerprint" and _FINGERPRINT.fullmatch(str(item))) \
-                    and isinstance(item, str):
+            if isinstance(item, str) and ((_ID_KEY.search(str(key)) and not _card_like(item)) or (
+                    keep_fingerprints and name == "fingerprint" and _FINGERPRINT.fullmatch(item))):
                 out[redact_card_numbers(str(key))] = item
                 continue
-            out[redact_card_numbers(str(key))] = redact(item)
+            out[redact_card_numbers(str(key))] = redact(item, keep_fingerprints)
         return out
     if isinstance(value, list):
-        return [redact(v) for v in value]
+        return [redact(v, keep_fingerprints) for v in value]
     if isinstance(value, str):
         return redact_card_numbers(value)
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10 ** 11:
         masked = redact_card_numbers(str(value))
         return value if masked == str(value) else masked
     return value
+
+
+def _card_like(value: str) -> bool:
+    """12 to 19 digits passing the Luhn check: an identifier that could be a card number."""
+    return 12 <= len(value) <= 19 and luhn_ok(value)
 
 
 def redact_text(text: str) -> str:
@@ -120,7 +129,7 @@ class Journal:
                 request = {"unparsed": redact_text(text[:PREVIEW_CHARS]), "bytes": len(request_raw)}
         else:
             request = None
-        response = redact(response_body) if response_body is not None else None
+        response = redact(response_body, keep_fingerprints=True) if response_body is not None else None
         row = dict(call)
         row["at"] = self.clock.now()
         row["vaulting_request_id"] = _vaulting_request_id(request) or _vaulting_request_id(response)

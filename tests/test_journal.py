@@ -49,9 +49,16 @@ class TestRedact:
 
     def test_a_fingerprint_is_kept_whole_but_a_card_number_under_its_name_is_not(self):
         fingerprint = "78f5a848f9b3b9625b646b7bb0cc372d6132b30b660008840811b0bffaa6dd92"  # holds 660008840811
-        assert redact({"card": {"fingerprint": fingerprint}}) == {"card": {"fingerprint": fingerprint}}
-        assert redact({"fingerprint": VISA_OK}) == {"fingerprint": "405469******0768"}
-        assert VISA_OK not in redact({"fingerprint": fingerprint + VISA_OK})["fingerprint"]
+        answer = {"card": {"fingerprint": fingerprint}}
+        assert redact(answer, keep_fingerprints=True) == {"card": {"fingerprint": fingerprint}}
+        assert redact({"fingerprint": VISA_OK}, keep_fingerprints=True) == {"fingerprint": "405469******0768"}
+        assert VISA_OK not in redact({"fingerprint": fingerprint + VISA_OK}, keep_fingerprints=True)["fingerprint"]
+
+    def test_a_client_cannot_hide_a_card_number_in_a_fingerprint_or_an_identifier(self):
+        hidden = "ab" * 24 + VISA_OK  # 64 hex characters
+        out = redact({"fingerprint": hidden, "orderId": VISA_OK, "paymentId": MC_OK})
+        assert VISA_OK not in json.dumps(out) and MC_OK not in json.dumps(out)
+        assert out["orderId"] == "405469******0768"
 
     def test_a_card_number_under_a_non_digit_cardno_keeps_six_and_four(self):
         assert redact({"cardNo": "4054 6957 2310 0768"})["cardNo"] == "4054 6*********0768"
