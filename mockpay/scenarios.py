@@ -44,6 +44,7 @@ FAULTS = ("http_500", "http_502", "http_503", "drop", "timeout")
 # dropped connection or a timeout loses the answer after the work was done.
 FAULT_PROCESSED_DEFAULT = {"http_500": False, "http_502": False, "http_503": False, "drop": True, "timeout": True}
 FUNDING = ("CREDIT", "DEBIT", "PREPAID", "CHARGE", "DEFERRED_DEBIT")
+EXPIRY_RULES = ("future", "any")
 # vaultPaymentMethod codes after which the vault is stored as FAIL (and `reason` applies)
 FAIL_VAULT_CODES = ("VERIFICATION_FAIL", "PROCESS_FAIL", "RISK_REJECT")
 # vaultPaymentMethod codes after which a card is (or may be, after a challenge) vaulted
@@ -79,6 +80,9 @@ class Outcome:
     brand: str | None = None
     funding: str = "CREDIT"
     issuing_country: str | None = None
+    # SUCCESS whatever the card's expiry date (Antom's sandbox cards); otherwise an expiry
+    # past on the mock clock turns SUCCESS into VERIFICATION_FAIL (CARD_EXPIRED)
+    any_expiry: bool = False
     rule: str = "default: success"
 
     @property
@@ -229,6 +233,7 @@ class OutcomeSchema(Strict):
     brand = Text(validate=OneOf(CARD_BRANDS, error="must be a card brand of the SDK (VISA, MASTERCARD, ...)"))
     funding = Text(validate=OneOf(FUNDING, error="must be one of " + ", ".join(FUNDING)))
     issuingCountry = Text(validate=Regexp(r"[A-Z]{2}", error="must be a 2-letter ISO 3166 code in upper case"))
+    expiry = Text(validate=OneOf(EXPIRY_RULES, error="must be " + " or ".join(EXPIRY_RULES)))
 
 
 def outcome_problems(outcome: dict, api: str) -> dict[str, list[str]]:
@@ -268,6 +273,8 @@ def outcome_problems(outcome: dict, api: str) -> dict[str, list[str]]:
         if name in outcome and (api != "vaultPaymentMethod" or code not in CARD_CODES):
             errors[name] = [f"{name} describes a vaulted card: only for SUCCESS or VERIFICATION_IN_PROCESS "
                             f"on vaultPaymentMethod, not {code}"]
+    if "expiry" in outcome and (api != "vaultPaymentMethod" or code != "SUCCESS"):
+        errors["expiry"] = [f"expiry is only for SUCCESS on vaultPaymentMethod, not {code}"]
     if "processed" in outcome and "fault" not in outcome:
         errors["processed"] = ["processed only goes with a fault"]
     return errors
@@ -613,7 +620,7 @@ def _outcome_text(o: Outcome) -> str:
     text = f"{o.result_status} {o.result_code}"
     if o.result_code in FAIL_VAULT_CODES and o.reason:
         text += f" ({o.reason})"
-    card = ", ".join(v for v in (o.brand, o.issuing_country) if v)
+    card = ", ".join(v for v in (o.brand, o.issuing_country, "any expiry" if o.any_expiry else None) if v)
     if card:
         text += f" ({card})"
     if o.result_code == "VERIFICATION_IN_PROCESS":
@@ -653,6 +660,7 @@ def build_outcome(spec: dict, label: str) -> Outcome:
         brand=spec.get("brand"),
         funding=spec.get("funding", "CREDIT"),
         issuing_country=spec.get("issuingCountry"),
+        any_expiry=spec.get("expiry") == "any",
         rule=label,
     )
 

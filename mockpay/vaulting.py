@@ -110,7 +110,7 @@ class Vaulting:
 
         code = outcome.result_code
         reason = outcome.reason
-        if code == "SUCCESS" and self._expired(card):
+        if code == "SUCCESS" and not outcome.any_expiry and self._expired(card):
             code, reason = "VERIFICATION_FAIL", "CARD_EXPIRED"
         if code not in STORED_CODES or (code == "VERIFICATION_IN_PROCESS" and not outcome.urls):
             # A rejected request: nothing is stored, the same id may be tried again.

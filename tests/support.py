@@ -24,6 +24,9 @@ from cryptography.hazmat.primitives.asymmetric import padding
 
 VISA_OK = "4054695723100768"
 MC_OK = "5162774114974622"
+# mockpay's own success card: unlike Antom's sandbox cards (any expiry), it is declined
+# CARD_EXPIRED once its expiry date is past on the mock clock
+OWN_OK = "4000000101000000"
 
 
 def vault_body(request_id: str = "vault-1", card_no: str = VISA_OK, **card_overrides) -> dict:

@@ -7,7 +7,7 @@ from mockpay import create_app
 from mockpay.admin_auth import AdminTokenMissing, check_bind, is_loopback
 from mockpay.config import load_config
 from tests.conftest import Caller
-from tests.support import MC_OK, VISA_OK, vault_body
+from tests.support import MC_OK, OWN_OK, VISA_OK, vault_body
 
 VAULT = "/ams/api/v1/vaults/vaultPaymentMethod"
 INQUIRE = "/ams/api/v1/vaults/inquireVaulting"
@@ -54,7 +54,7 @@ class TestVaults:
 
     def test_filters_and_paging(self, admin, ams, other):
         ams.call(VAULT, vault_body("a-1"))
-        ams.call(VAULT, vault_body("a-2", expiryYear="20"))  # expired: FAIL
+        ams.call(VAULT, vault_body("a-2", OWN_OK, expiryYear="20"))  # expired: FAIL
         other.call(VAULT, vault_body("b-1", card_no=MC_OK))
         ids = lambda **q: [v["vaultingRequestId"] for v in admin.get("/_mockpay/vaults", query_string=q)
                            .get_json()["vaults"]]
@@ -276,7 +276,7 @@ def test_answers_match_the_openapi_document(app, admin, ams, other):
     from tests.test_openapi import assert_valid
     document = admin.get("/_mockpay/openapi.json").get_json()
     ams.call(VAULT, vault_body("doc-1"))
-    ams.call(VAULT, vault_body("doc-2", expiryYear="20"))
+    ams.call(VAULT, vault_body("doc-2", OWN_OK, expiryYear="20"))
     other.call(INQUIRE, {"vaultingRequestId": "missing"})
     assert_valid(document, "/_mockpay/requests", admin.get("/_mockpay/requests?limit=2").get_json(), method="get")
     assert_valid(document, "/_mockpay/vaults", admin.get("/_mockpay/vaults").get_json(), method="get")

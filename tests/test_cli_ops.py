@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from mockpay import create_app
 from mockpay.cli import main
 from tests.conftest import Caller
-from tests.support import MC_OK, VISA_OK, vault_body
+from tests.support import MC_OK, OWN_OK, VISA_OK, vault_body
 
 VAULT = "/ams/api/v1/vaults/vaultPaymentMethod"
 
@@ -28,7 +28,7 @@ def data_dir(tmp_path, merchant_keys):
         callers[client_id] = Caller(app, {"client_id": client_id, "private_key": merchant_keys["private"],
                                           "alipay_public_key": svc.keyring.public_key_body})
     callers["SHOP_A"].call(VAULT, vault_body("a-ok", card_no=VISA_OK))
-    callers["SHOP_A"].call(VAULT, vault_body("a-expired", card_no=MC_OK, expiryYear="20"))
+    callers["SHOP_A"].call(VAULT, vault_body("a-expired", card_no=OWN_OK, expiryYear="20"))
     callers["SHOP_B"].call(VAULT, vault_body("b-ok", card_no=MC_OK))
     callers["SHOP_B"].call("/ams/api/v1/vaults/inquireVaulting", {"vaultingRequestId": "missing"})
     svc.store.close()

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from mockpay import create_app
 from mockpay.cli import main as cli
 from tests.conftest import Caller
-from tests.support import vault_body
+from tests.support import OWN_OK, vault_body
 from tests.webhook import ACK, Receiver
 
 VAULT = "/ams/api/v1/vaults/vaultPaymentMethod"
@@ -146,7 +146,7 @@ def test_a_tampered_callback_fails_the_sdk_check(h):
 
 
 def test_failed_vault_notifies_F_without_payment_method_detail(h):
-    answer = h.vault("v-expired", expiryYear="20")  # expired card: VERIFICATION_FAIL
+    answer = h.vault("v-expired", card_no=OWN_OK, expiryYear="20")  # expired card: VERIFICATION_FAIL
     assert answer["result"]["resultStatus"] == "F"
     h.run()
     [call] = h.receiver.calls_for("v-expired")

@@ -15,7 +15,7 @@ from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 from mockpay import create_app, openapi, testing
 from mockpay.api.gateway import PREFIXES, ams_endpoint, register_api, route
 from mockpay.schemas.fields import AmsString
-from tests.support import vault_body
+from tests.support import OWN_OK, vault_body
 
 VAULT = "/ams/sandbox/api/v1/vaults/vaultPaymentMethod"
 INQUIRE = "/ams/sandbox/api/v1/vaults/inquireVaulting"
@@ -159,7 +159,7 @@ def test_real_answers_match_the_documented_responses(ams, services, document):
     assert_valid(document, VAULT, illegal)
 
     services.clock.advance(20 * 366 * 86400)  # every card expired
-    expired = ams.call(VAULT, vault_body("doc-3"))
+    expired = ams.call(VAULT, vault_body("doc-3", OWN_OK))
     assert expired["result"]["resultCode"] == "VERIFICATION_FAIL"
     assert_valid(document, VAULT, expired)
     failed = ams.call(INQUIRE, {"vaultingRequestId": "doc-3"})

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.support import VISA_OK, vault_body
+from tests.support import OWN_OK, VISA_OK, vault_body
 
 VAULT = "/ams/api/v1/vaults/vaultPaymentMethod"
 INQUIRE = "/ams/api/v1/vaults/inquireVaulting"
@@ -158,7 +158,7 @@ def test_success_answer_shape(ams):
 
 
 def test_expired_card_is_a_business_failure(ams, services):
-    answer = ams.call(VAULT, vault_body("old-1", expiryYear="20", expiryMonth="01"))
+    answer = ams.call(VAULT, vault_body("old-1", OWN_OK, expiryYear="20", expiryMonth="01"))
     assert answer["result"]["resultStatus"] == "F"
     assert answer["result"]["resultCode"] == "VERIFICATION_FAIL"
     inquiry = ams.call(INQUIRE, {"vaultingRequestId": "old-1"})
@@ -167,13 +167,31 @@ def test_expired_card_is_a_business_failure(ams, services):
     assert inquiry["vaultingResultCode"] == "CARD_EXPIRED"
     assert "paymentMethodDetail" not in inquiry
     # a final F replays too
-    assert ams.call(VAULT, vault_body("old-1", expiryYear="20", expiryMonth="01")) == answer
+    assert ams.call(VAULT, vault_body("old-1", OWN_OK, expiryYear="20", expiryMonth="01")) == answer
 
 
 def test_expiry_is_judged_on_the_mock_clock(ams, services):
-    body = vault_body("clock-1", expiryYear="30", expiryMonth="08")
+    body = vault_body("clock-1", OWN_OK, expiryYear="30", expiryMonth="08")
     services.clock.advance(10 * 365 * 86400)  # well past 08/2030
     assert ams.call(VAULT, body)["result"]["resultCode"] == "VERIFICATION_FAIL"
+
+
+@pytest.mark.parametrize("card_no", ["4054695723100768", "5162774114974622", "9490220011669217",
+                                     "4294097400915107", "4006055482525268", "4600729331819383",
+                                     "4310377720003234", "4035501000000008"])
+def test_antoms_sandbox_cards_take_any_expiry_as_in_antoms_sandbox(ams, card_no):
+    # the docs' own sample request has expiry 08/26; Antom's sandbox takes any expiry for its cards
+    answer = ams.call(VAULT, vault_body(f"any-{card_no}", card_no, expiryYear="26", expiryMonth="08"))
+    assert answer["result"]["resultCode"] == "SUCCESS", answer
+    past = ams.call(VAULT, vault_body(f"past-{card_no}", card_no, expiryYear="20", expiryMonth="01"))
+    assert past["result"]["resultCode"] == "SUCCESS", past
+
+
+def test_any_other_card_with_a_past_expiry_is_declined_card_expired(ams):
+    luhn_ok_not_in_catalogue = "4111111111111111"
+    answer = ams.call(VAULT, vault_body("past-other", luhn_ok_not_in_catalogue, expiryYear="20", expiryMonth="01"))
+    assert answer["result"]["resultCode"] == "VERIFICATION_FAIL"
+    assert ams.call(INQUIRE, {"vaultingRequestId": "past-other"})["vaultingResultCode"] == "CARD_EXPIRED"
 
 
 def test_idempotent_replay_creates_nothing_new(ams, services):
