@@ -37,7 +37,7 @@ class CardTokens:
         card = detail["card"]
         number = card["cardNo"]
         outcome = self.scenarios.choose(client_id, "cacheCard", req, number)
-        refused = refusal(outcome)  # nothing is stored for a failed cacheCard
+        refused = refusal(outcome, "cacheCard")  # nothing is stored for a failed cacheCard
         if refused is not None:
             return refused
 
@@ -66,7 +66,7 @@ class CardTokens:
             if key in card:
                 out_card[key] = card[key]
         body = {
-            "result": result("SUCCESS", outcome.result_message),
+            "result": result("SUCCESS", outcome.result_message, api="cacheCard"),
             "paymentMethodDetail": {"paymentMethodDetailType": "card", "card": out_card},
             "expiryTime": iso(expires_at),
         }

@@ -3,7 +3,7 @@ status and message. One table, used by the gateway, the domain and scenarios."""
 from __future__ import annotations
 
 RESULT_CODES: dict[str, tuple[str, str]] = {
-    "SUCCESS": ("S", "success"),
+    "SUCCESS": ("S", "success."),  # the vaulting pages' samples; their tables say "Success"
     # gateway
     "ACCESS_DENIED": ("F", "Access denied."),
     "INVALID_API": ("F", "API is invalid (or not active)."),
@@ -14,7 +14,7 @@ RESULT_CODES: dict[str, tuple[str, str]] = {
     "METHOD_NOT_SUPPORTED": ("F", "The server does not implement the requested HTTP method."),
     "NO_INTERFACE_DEF": ("F", "API is not defined."),
     "PARAM_ILLEGAL": ("F", "The required parameters are not passed, or illegal parameters exist."),
-    "PROCESS_FAIL": ("F", "A general business failure occurred. Don't retry."),
+    "PROCESS_FAIL": ("F", "A general business failure occurred."),
     "RISK_REJECT": ("F", "The request is rejected because of the risk control."),
     "SYSTEM_ERROR": ("F", "A system error occurred."),
     "REQUEST_TRAFFIC_EXCEED_LIMIT": ("U", "Request traffic exceeds the limit."),
@@ -24,10 +24,26 @@ RESULT_CODES: dict[str, tuple[str, str]] = {
     "VERIFICATION_FAIL": ("F", "The verification of the payment method information failed."),
     "VAULTING_NOT_EXIST": ("F", "The vaulting request ID does not exist."),
     "REPEAT_REQ_INCONSISTENT": ("F", "Repeat request inconsistent."),
-    # cacheCard
+    # cacheCard (API_MESSAGES has its own wording of some common codes)
     "USER_NOT_EXIST": ("F", "The user does not exist."),
     "USER_STATUS_ABNORMAL": ("F", "The user status is abnormal."),
     "INVALID_PAYMENTMETHOD_TOKEN": ("F", "The payment method token is invalid."),
+}
+
+# Where an API's reference page words a common code differently.
+API_MESSAGES: dict[str, dict[str, str]] = {
+    "cacheCard": {
+        "SUCCESS": "success",  # its sample
+        "PROCESS_FAIL": "A general business failure occurred. Don't retry.",
+        "PARAM_ILLEGAL": "Illegal parameters. For example, non-numeric input, invalid date.",
+        "UNKNOWN_EXCEPTION": "API failed due to unknown reasons.",
+    },
+}
+
+# vaultingResultMessage (inquireVaulting) for a vault that is not FAIL, in the SDK's words.
+VAULTING_MESSAGES: dict[str, str] = {
+    "SUCCESS": "success.",
+    "VERIFICATION_IN_PROCESS": "The verification is still under process.",
 }
 
 # Reasons inquireVaulting reports in vaultingResultCode when vaultingStatus is FAIL.
@@ -90,6 +106,9 @@ class AmsError(Exception):
         return {"resultStatus": self.status, "resultCode": self.code, "resultMessage": self.message}
 
 
-def result(code: str, message: str | None = None, status: str | None = None) -> dict[str, str]:
+def result(code: str, message: str | None = None, status: str | None = None,
+           api: str | None = None) -> dict[str, str]:
+    """The result envelope; `api` picks that API's wording of the message, where it has one."""
     status_, default = RESULT_CODES.get(code, ("F", code))
+    default = API_MESSAGES.get(api, {}).get(code, default)
     return {"resultStatus": status or status_, "resultCode": code, "resultMessage": fit_message(message or default)}

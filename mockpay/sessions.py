@@ -92,7 +92,7 @@ class VaultingSessions:
                            "vaultingRequestId was already used by a vaultPaymentMethod request")
 
         outcome = self.scenarios.choose(client_id, "createVaultingSession", req, None)
-        refused = refusal(outcome)
+        refused = refusal(outcome, "createVaultingSession")
         if refused is not None:
             return refused
 

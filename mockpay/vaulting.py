@@ -15,7 +15,7 @@ from typing import Callable
 
 from . import cards, store as store_mod
 from .clock import iso
-from .codes import FAILURE_REASONS, RESULT_CODES, AmsError, result
+from .codes import FAILURE_REASONS, RESULT_CODES, VAULTING_MESSAGES, AmsError, result
 from .crypto import new_card_token, new_id
 from .scenarios import Outcome
 
@@ -37,15 +37,15 @@ class Reply:
     outcome: Outcome | None = None
 
 
-def refusal(outcome: Outcome) -> Reply | None:
+def refusal(outcome: Outcome, api: str) -> Reply | None:
     """For the APIs that store something only on SUCCESS (cacheCard, createVaultingSession):
     the answer when the outcome is a fault that hit before processing, or any code but
     SUCCESS; None to go on and store."""
     if outcome.fault and not outcome.processed:
         # should the client still be listening (a "timeout" longer than its own), it hears U
-        return Reply({"result": result("UNKNOWN_EXCEPTION")}, outcome)
+        return Reply({"result": result("UNKNOWN_EXCEPTION", api=api)}, outcome)
     if outcome.result_code != "SUCCESS":
-        return Reply({"result": result(outcome.result_code, outcome.result_message)}, outcome)
+        return Reply({"result": result(outcome.result_code, outcome.result_message, api=api)}, outcome)
     return None
 
 
@@ -141,7 +141,7 @@ class Vaulting:
             detail = self._payment_method_detail(number, brand, card, outcome)
             row.update(status="SUCCESS", card_token=detail["card"]["cardToken"],
                        payment_method_detail=store_mod.dumps(detail),
-                       vaulting_result_code="SUCCESS", vaulting_result_message="success")
+                       vaulting_result_code="SUCCESS", vaulting_result_message=VAULTING_MESSAGES["SUCCESS"])
             body["paymentMethodDetail"] = detail
         elif code == "VERIFICATION_IN_PROCESS":
             challenge_id = new_id("ch_")
@@ -156,7 +156,7 @@ class Vaulting:
                        }),
                        challenge_expires_at=now + self.config.challenge_ttl,
                        vaulting_result_code="VERIFICATION_IN_PROCESS",
-                       vaulting_result_message=RESULT_CODES["VERIFICATION_IN_PROCESS"][1])
+                       vaulting_result_message=VAULTING_MESSAGES["VERIFICATION_IN_PROCESS"])
             body.update(urls)
         else:
             reason = reason or DEFAULT_REASON.get(code, code)
@@ -314,7 +314,7 @@ class Vaulting:
             body = {"result": res, "vaultingRequestId": request_id, "paymentMethodDetail": detail}
             changes = dict(status="SUCCESS", card_token=detail["card"]["cardToken"],
                            payment_method_detail=store_mod.dumps(detail),
-                           vaulting_result_code="SUCCESS", vaulting_result_message="success")
+                           vaulting_result_code="SUCCESS", vaulting_result_message=VAULTING_MESSAGES["SUCCESS"])
         else:
             if target == "USER_PAYMENT_VERIFICATION_FAILED" or action == "expire":
                 message = CHALLENGE_FAILURES[action].format(minutes=round(self.config.challenge_ttl / 60))

@@ -28,7 +28,7 @@ def token_vault_body(request_id: str, token: str, **card) -> dict:
 @pytest.mark.parametrize("prefix", PREFIXES)
 def test_cache_card_under_every_prefix(ams, services, prefix):
     answer = ams.call(f"{prefix}/paymentMethods/cacheCard", cache_body())
-    assert answer["result"] == {"resultStatus": "S", "resultCode": "SUCCESS", "resultMessage": "success"}
+    assert answer["result"] == {"resultStatus": "S", "resultCode": "SUCCESS", "resultMessage": "success"}  # its sample; the vaulting APIs say "success."
     assert services.store.count_card_tokens() == 1
 
 
@@ -295,3 +295,11 @@ def test_cache_card_is_post_only_and_signed(ams, services):
     response = ams.http.post(CACHE, data=json.dumps(tampered, indent=3), headers=headers)
     assert json.loads(response.data)["result"]["resultCode"] == "INVALID_SIGNATURE"
     assert services.store.count_card_tokens() == 0
+
+
+def test_messages_follow_the_cache_card_page_where_it_words_a_code_differently(ams, services, monkeypatch):
+    monkeypatch.setattr(services.scenarios, "choose", lambda *a, **k: Outcome(result_code="PROCESS_FAIL"))
+    assert ams.call(CACHE, cache_body())["result"]["resultMessage"] == \
+        "A general business failure occurred. Don't retry."
+    monkeypatch.setattr(services.scenarios, "choose", lambda *a, **k: Outcome(result_code="UNKNOWN_EXCEPTION"))
+    assert ams.call(CACHE, cache_body())["result"]["resultMessage"] == "API failed due to unknown reasons."

@@ -22,7 +22,7 @@ def assert_signed_failure(response, path, merchant, code, status="F", method="PO
 @pytest.mark.parametrize("prefix", ["/ams/api/v1", "/ams/sandbox/api/v1", "/v1"])
 def test_every_prefix_serves_vault_payment_method(ams, services, prefix):
     body = ams.call(f"{prefix}/vaults/vaultPaymentMethod", vault_body(f"id{len(prefix)}"))
-    assert body["result"] == {"resultStatus": "S", "resultCode": "SUCCESS", "resultMessage": "success"}
+    assert body["result"] == {"resultStatus": "S", "resultCode": "SUCCESS", "resultMessage": "success."}  # the docs sample
     assert services.store.count_vaults() == 1
 
 

@@ -115,7 +115,7 @@ def test_callback_is_signed_and_the_sdk_check_signature_accepts_it(h):
 
     inquired = h.ams.call(INQUIRE, {"vaultingRequestId": "v-signed"})
     body = call.body
-    assert body["result"] == {"resultStatus": "S", "resultCode": "SUCCESS", "resultMessage": "success"}
+    assert body["result"] == {"resultStatus": "S", "resultCode": "SUCCESS", "resultMessage": "success."}
     assert body["vaultingRequestId"] == "v-signed"
     assert body["paymentMethodDetail"] == inquired["paymentMethodDetail"]
     assert ts(body["vaultingCreateTime"]).utcoffset() == dt.timedelta(0)
@@ -181,7 +181,7 @@ def test_an_identical_retry_of_vault_payment_method_does_not_notify_twice(h):
 
 def _final_vault(h, **changes) -> dict:
     vault = {"id": None, "client_id": "SANDBOX_NOTIFY", "vaulting_request_id": "v-tx", "status": "SUCCESS",
-             "result_status": "S", "result_code": "SUCCESS", "result_message": "success",
+             "result_status": "S", "result_code": "SUCCESS", "result_message": "success.",
              "payment_method_detail": None, "metadata": None, "created_at": h.svc.clock.now(),
              "notification_url": h.url(), "vaulting_result_message": None}
     vault.update(changes)

@@ -33,7 +33,7 @@ GOOD_FORM = {"cardNumber": VISA_OK, "expiry": "08/30", "cvv": "123", "cardholder
 @pytest.mark.parametrize("prefix", PREFIXES)
 def test_create_session_under_every_prefix(ams, services, prefix):
     answer = ams.call(f"{prefix}/vaults/createVaultingSession", session_body(f"vs-{len(prefix)}"))
-    assert answer["result"] == {"resultStatus": "S", "resultCode": "SUCCESS", "resultMessage": "success"}
+    assert answer["result"] == {"resultStatus": "S", "resultCode": "SUCCESS", "resultMessage": "success."}
     assert services.store.count_sessions() == 1
 
 

@@ -157,6 +157,22 @@ def test_success_answer_shape(ams):
     assert "cvv" not in json.dumps(answer)
 
 
+def test_process_fail_has_the_vaulting_pages_message_without_cache_cards_dont_retry(ams):
+    answer = ams.call(VAULT, vault_body("pf-1", "4000000103000008"))
+    assert answer["result"] == {"resultStatus": "F", "resultCode": "PROCESS_FAIL",
+                                "resultMessage": "A general business failure occurred."}
+
+
+def test_inquire_words_vaulting_result_message_as_the_sdk_documents(ams):
+    assert ams.call(VAULT, vault_body("msg-ok"))["result"]["resultMessage"] == "success."
+    ok = ams.call(INQUIRE, {"vaultingRequestId": "msg-ok"})
+    assert (ok["vaultingResultCode"], ok["vaultingResultMessage"]) == ("SUCCESS", "success.")
+    ams.call(VAULT, vault_body("msg-3ds", "4000000201000009"))
+    pending = ams.call(INQUIRE, {"vaultingRequestId": "msg-3ds"})
+    assert (pending["vaultingStatus"], pending["vaultingResultCode"], pending["vaultingResultMessage"]) == \
+        ("PROCESSING", "VERIFICATION_IN_PROCESS", "The verification is still under process.")
+
+
 def test_expired_card_is_a_business_failure(ams, services):
     answer = ams.call(VAULT, vault_body("old-1", OWN_OK, expiryYear="20", expiryMonth="01"))
     assert answer["result"]["resultStatus"] == "F"

@@ -147,7 +147,7 @@ def test_3ds_session_passes_the_challenge_then_inquire_and_notification_say_succ
     [call] = receiver.wait_calls(request_id, 1)
     assert call.verified, call.verify_error  # the SDK's check_signature accepted it
     assert call.path == "/notify" and call.headers["client-id"] == tls_server.client["clientId"]
-    assert call.body["result"] == {"resultStatus": "S", "resultCode": "SUCCESS", "resultMessage": "success"}
+    assert call.body["result"] == {"resultStatus": "S", "resultCode": "SUCCESS", "resultMessage": "success."}
     assert call.body["paymentMethodDetail"] == answer["paymentMethodDetail"]
 
 

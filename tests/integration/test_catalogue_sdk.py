@@ -11,7 +11,7 @@ from com.alipay.ams.api.exception.exception import AlipayApiException
 
 from mockpay import scenarios as sc
 from mockpay.cards import detect_brand, luhn_complete
-from mockpay.codes import RESULT_CODES
+from mockpay.codes import API_MESSAGES, RESULT_CODES
 from mockpay.vaulting import DEFAULT_REASON, STORED_CODES
 from tests.integration.sdk import execute, inquire_request, vault_request
 from tests.integration.sdk_sessions import cache_card_request, session_request, token_vault_request
@@ -136,8 +136,9 @@ def sdk_client_id(sdk_client) -> str:
 
 def check_envelope(rule: sc.Rule, answer: dict) -> str:
     code = rule.outcomes[0].result_code
+    message = API_MESSAGES.get(rule.api, {}).get(code, RESULT_CODES[code][1])  # the API's page's wording
     assert answer["result"] == {"resultStatus": RESULT_CODES[code][0], "resultCode": code,
-                                "resultMessage": RESULT_CODES[code][1]}, (rule.label, answer)
+                                "resultMessage": message}, (rule.label, answer)
     return code
 
 
