@@ -24,10 +24,29 @@ def _echo_json(data) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="MOCKPAY_DATA_DIR",
-              help="Where state, keys and the TLS CA live (env MOCKPAY_DATA_DIR; "
-                   "default ~/.local/share/mockpay).")
+DATA_DIR = click.Path(file_okay=False, path_type=Path)
+DATA_DIR_HELP = "Where state, keys and the TLS CA live (env MOCKPAY_DATA_DIR; default ~/.local/share/mockpay)."
+
+
+def _data_dir_after_the_command(ctx: click.Context, param, value: Path | None) -> None:
+    if value is not None:
+        ctx.find_root().ensure_object(dict)["data_dir"] = value
+
+
+class Commands(click.Group):
+    """Every command also takes --data-dir after its name (`mockpay serve --data-dir D`),
+    as well as before it (`mockpay --data-dir D serve`); the one after wins."""
+    group_class = type  # subgroups (clients, clock, ...) are Commands too
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        if not isinstance(cmd, click.Group):
+            cmd.params.append(click.Option(["--data-dir"], type=DATA_DIR, expose_value=False, is_eager=True,
+                                           callback=_data_dir_after_the_command, help=DATA_DIR_HELP))
+        super().add_command(cmd, name)
+
+
+@click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--data-dir", type=DATA_DIR, envvar="MOCKPAY_DATA_DIR", help=DATA_DIR_HELP)
 @click.pass_context
 def main(ctx: click.Context, data_dir: Path | None) -> None:
     """mockpay: a local sandbox for the Antom (Alipay) card vaulting APIs."""

@@ -148,3 +148,32 @@ class TestServeRefuses:
     def test_bad_log_format_from_the_environment(self, tmp_path):
         result = serve_cli(tmp_path, env={"MOCKPAY_LOG_FORMAT": "xml"})
         assert result.returncode == 1 and "log format must be one of text, json" in result.stderr
+
+
+class TestDataDirAnywhere:
+    """--data-dir works after the command's name too, as the README says ("every command")."""
+
+    def test_after_a_subcommand(self, tmp_path):
+        runner = CliRunner()
+        made = runner.invoke(main, ["clients", "add", "SANDBOX_AFTER", "--generate", "--data-dir", str(tmp_path / "d")])
+        assert made.exit_code == 0, made.output
+        assert (tmp_path / "d" / "mockpay.sqlite3").exists()
+        listed = runner.invoke(main, ["clients", "list", "--data-dir", str(tmp_path / "d")])
+        assert "SANDBOX_AFTER" in listed.output
+        assert "SANDBOX_AFTER" not in runner.invoke(main, ["--data-dir", str(tmp_path / "e"), "clients", "list"]).output
+
+    def test_the_one_after_the_command_wins(self, tmp_path):
+        runner = CliRunner()
+        runner.invoke(main, ["--data-dir", str(tmp_path / "d"), "clients", "add", "SANDBOX_D", "--generate"])
+        out = runner.invoke(main, ["--data-dir", str(tmp_path / "e"), "clients", "list", "--data-dir", str(tmp_path / "d")])
+        assert "SANDBOX_D" in out.output
+
+    def test_every_command_offers_it(self):
+        def leaves(group, path=()):
+            for name, cmd in group.commands.items():
+                if hasattr(cmd, "commands"):
+                    yield from leaves(cmd, path + (name,))
+                else:
+                    yield path + (name,), cmd
+        for path, cmd in leaves(main):
+            assert any("--data-dir" in p.opts for p in cmd.params), path
