@@ -209,6 +209,20 @@ def test_a_10_mb_body_is_refused_before_it_is_sent(server, nothing_stored):
     assert f"the request body exceeds {LIMIT} bytes" in result["resultMessage"]
 
 
+def test_the_size_is_refused_before_the_signature_is_looked_at(server, nothing_stored):
+    """No signature headers at all: the size still comes first, as soon as the headers are in."""
+    path = PREFIX + APIS[0].path
+    head = [f"POST {path} HTTP/1.1", f"Host: {server.host}", "Content-Length: 10485760", "Connection: close",
+            f"client-id: {server.client['clientId']}", "content-type: application/json"]
+    answer = raw_http(server.host, server.port, ("\r\n".join(head) + "\r\n\r\n").encode(), timeout=10)
+    assert answer.status == 200
+    assert response_verifies(path, {k.lower(): v for k, v in answer.getheaders()}, answer.body,
+                             server.client["alipayPublicKey"])
+    result = json.loads(answer.body)["result"]
+    assert (result["resultCode"], result["resultMessage"]) == \
+        ("PARAM_ILLEGAL", f"the request body exceeds {LIMIT} bytes")
+
+
 def chunked_until_answered(server, path: str, headers: dict, data: bytes):
     """POST `data` chunked (no Content-Length) on a raw socket, 8 KiB a chunk, stopping as soon
     as the server answers; never more than twice the limit, so that what the server leaves

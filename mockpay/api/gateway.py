@@ -106,6 +106,14 @@ def authenticate() -> str:
     return client_id
 
 
+def refuse_declared_oversize() -> None:
+    """A Content-Length over the limit is refused before anything else is looked at,
+    the signature included: the body is never read."""
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if limit is not None and (request.content_length or 0) > limit:
+        raise RequestEntityTooLarge()
+
+
 def raw_body() -> bytes:
     """The request body as received. Over the limit (config.max_body_bytes) it raises
     RequestEntityTooLarge, which answers PARAM_ILLEGAL: at once when Content-Length says
@@ -170,6 +178,7 @@ def ams_endpoint(schema, api: str, response=None):
         @functools.wraps(view)
         def wrapper(**kwargs):
             g.ams_api = api
+            refuse_declared_oversize()
             if request.method != "POST":
                 raise AmsError("METHOD_NOT_SUPPORTED", f"{request.method} is not supported; use POST")
             client_id = authenticate()
