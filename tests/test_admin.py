@@ -288,3 +288,12 @@ def test_answers_match_the_openapi_document(app, admin, ams, other):
     params = {p["name"] for p in document["paths"]["/_mockpay/requests"]["get"]["parameters"]}
     assert params == {"clientId", "path", "api", "vaultingRequestId", "resultCode", "limit", "before"}
     assert "application/x-pem-file" in document["paths"]["/_mockpay/ca.pem"]["get"]["responses"]["200"]["content"]
+
+
+def test_a_json_body_without_a_json_content_type_is_named_as_such(admin):
+    response = admin.post("/_mockpay/clients", data='{"clientId": "SANDBOX_FORM"}',
+                          content_type="application/x-www-form-urlencoded")  # curl -d's default
+    assert response.status_code == 400
+    error = response.get_json()["error"]
+    assert error["code"] == "BAD_REQUEST"
+    assert error["message"] == "content-type must be application/json (got application/x-www-form-urlencoded)"

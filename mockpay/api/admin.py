@@ -38,6 +38,9 @@ def _admin_error(exc: AdminError):
 
 
 def json_body() -> dict:
+    if not request.is_json:
+        raise AdminError(400, "BAD_REQUEST", "content-type must be application/json "
+                                             f"(got {request.content_type or 'none'})")
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
         raise AdminError(400, "BAD_REQUEST", "the body must be a JSON object")
