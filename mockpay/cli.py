@@ -207,11 +207,15 @@ def clients_add(ctx, client_id, generate, public_key_file, as_json):
     if generate == bool(public_key_file):
         raise click.UsageError("give exactly one of --generate or --public-key FILE")
     svc = _services(ctx)
+    replacing = svc.clients.get(client_id) is not None
     try:
         client = svc.clients.add(client_id, public_key=public_key_file.read() if public_key_file else None,
                                  generate=generate)
     except ClientError as exc:
         raise click.ClickException(str(exc)) from None
+    if replacing:
+        click.echo(f"warning: {client_id} was already registered; its key is replaced, and the keys "
+                   "printed for it before no longer work", err=True)
     if as_json:
         out = {"clientId": client["clientId"], "alipayPublicKey": client["alipayPublicKey"]}
         if generate:

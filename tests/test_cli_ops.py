@@ -177,3 +177,14 @@ class TestDataDirAnywhere:
                     yield path + (name,), cmd
         for path, cmd in leaves(main):
             assert any("--data-dir" in p.opts for p in cmd.params), path
+
+
+def test_clients_add_warns_when_it_replaces_a_clients_key(tmp_path):
+    runner = CliRunner()
+    args = ["--data-dir", str(tmp_path / "d"), "clients", "add", "SANDBOX_TWICE", "--generate", "--json"]
+    first = runner.invoke(main, args)
+    assert first.exit_code == 0 and "warning" not in first.stderr
+    second = runner.invoke(main, args)
+    assert second.exit_code == 0
+    assert "SANDBOX_TWICE was already registered; its key is replaced" in second.stderr
+    assert json.loads(second.stdout)["merchantPrivateKey"] != json.loads(first.stdout)["merchantPrivateKey"]
