@@ -37,8 +37,16 @@ __all__ = [
     "BRANDS", "SANDBOX_CARDS", "SCENARIOS", "RequestBuilder", "card_number", "card",
     "vault_payment_method", "inquire_vaulting", "create_vaulting_session",
     "vault_payment_method_request", "inquire_vaulting_request", "create_vaulting_session_request",
-    "to_sdk_request", "deep_merge", "MockpayServer", "Client",
+    "to_sdk_request", "deep_merge", "MockpayServer", "Client", "AdminError", "ScenarioError",
 ]
+
+
+def __getattr__(name: str):
+    """ScenarioError (mockpay.scenarios), without loading the scenario machinery up front."""
+    if name == "ScenarioError":
+        from .scenarios import ScenarioError
+        return ScenarioError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 # -- cards ------------------------------------------------------------------------
 

@@ -311,3 +311,10 @@ def test_the_readme_examples_pass(pytester):
     pytester.makepyfile(**{f"test_readme_example_{i}": example for i, example in enumerate(examples)})
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=sum(example.count("\ndef test_") for example in examples))
+
+
+def test_scenario_error_is_importable_from_mockpay_testing():
+    from mockpay import scenarios, testing
+    assert testing.ScenarioError is scenarios.ScenarioError
+    with pytest.raises(AttributeError):
+        testing.NoSuchThing  # noqa: B018
