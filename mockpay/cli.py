@@ -40,7 +40,7 @@ class Commands(click.Group):
 
     def add_command(self, cmd: click.Command, name: str | None = None) -> None:
         if not isinstance(cmd, click.Group):
-            cmd.params.append(click.Option(["--data-dir"], type=DATA_DIR, expose_value=False, is_eager=True,
+            cmd.params.append(click.Option(["--data-dir"], type=DATA_DIR, expose_value=False,
                                            callback=_data_dir_after_the_command, help=DATA_DIR_HELP))
         super().add_command(cmd, name)
 

@@ -99,11 +99,13 @@ class AmsError(Exception):
     def __init__(self, code: str, message: str | None = None, status: str | None = None):
         self.code = code
         self.status = status or RESULT_CODES[code][0]
+        self.given_message = message
         self.message = fit_message(message or RESULT_CODES[code][1])
         super().__init__(f"{self.code}: {self.message}")
 
-    def result(self) -> dict[str, str]:
-        return {"resultStatus": self.status, "resultCode": self.code, "resultMessage": self.message}
+    def result(self, api: str | None = None) -> dict[str, str]:
+        """The result envelope, in `api`'s wording when the error has no message of its own."""
+        return result(self.code, self.given_message, self.status, api)
 
 
 def result(code: str, message: str | None = None, status: str | None = None,

@@ -15,7 +15,7 @@ from typing import Callable
 
 from . import cards, store as store_mod
 from .clock import iso
-from .codes import FAILURE_REASONS, RESULT_CODES, VAULTING_MESSAGES, AmsError, result
+from .codes import FAILURE_REASONS, VAULTING_MESSAGES, AmsError, result
 from .crypto import new_card_token, new_id
 from .scenarios import Outcome
 

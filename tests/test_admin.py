@@ -297,3 +297,10 @@ def test_a_json_body_without_a_json_content_type_is_named_as_such(admin):
     error = response.get_json()["error"]
     assert error["code"] == "BAD_REQUEST"
     assert error["message"] == "content-type must be application/json (got application/x-www-form-urlencoded)"
+
+
+def test_the_content_type_named_in_an_error_never_carries_a_card_number(admin):
+    response = admin.post("/_mockpay/clients", data='{"clientId": "SANDBOX_FORM"}',
+                          content_type="text/4054695723100768")
+    message = response.get_json()["error"]["message"]
+    assert "4054695723100768" not in message and message.startswith("content-type must be application/json")

@@ -303,3 +303,11 @@ def test_messages_follow_the_cache_card_page_where_it_words_a_code_differently(a
         "A general business failure occurred. Don't retry."
     monkeypatch.setattr(services.scenarios, "choose", lambda *a, **k: Outcome(result_code="UNKNOWN_EXCEPTION"))
     assert ams.call(CACHE, cache_body())["result"]["resultMessage"] == "API failed due to unknown reasons."
+
+
+def test_an_error_raised_on_the_way_is_worded_as_cache_cards_page_words_it(ams, services, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+    monkeypatch.setattr(services.scenarios, "choose", broken)
+    assert ams.call(CACHE, cache_body())["result"] == {
+        "resultStatus": "U", "resultCode": "UNKNOWN_EXCEPTION", "resultMessage": "API failed due to unknown reasons."}

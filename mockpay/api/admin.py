@@ -8,6 +8,7 @@ import os
 from flask import Blueprint, jsonify, request
 
 from .. import openapi
+from ..cards import redact_card_numbers
 from ..clients import ClientError
 from ..clock import iso
 from ..notify import STATUSES, NotFound
@@ -39,8 +40,8 @@ def _admin_error(exc: AdminError):
 
 def json_body() -> dict:
     if not request.is_json:
-        raise AdminError(400, "BAD_REQUEST", "content-type must be application/json "
-                                             f"(got {request.content_type or 'none'})")
+        got = redact_card_numbers(request.mimetype[:100]) or "none"  # a header: never echo a card number
+        raise AdminError(400, "BAD_REQUEST", f"content-type must be application/json (got {got})")
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
         raise AdminError(400, "BAD_REQUEST", "the body must be a JSON object")

@@ -81,7 +81,7 @@ def signed_response(body: dict, status: int = 200) -> Response:
 
 
 def error_response(exc: AmsError) -> Response:
-    return signed_response({"result": exc.result()})
+    return signed_response({"result": exc.result(g.get("ams_api"))})
 
 
 def authenticate() -> str:
