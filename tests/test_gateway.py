@@ -94,6 +94,7 @@ class TestGatewayErrors:
         r = self._send(ams, text=text.replace("Ada", "Eve"), sign_body=text)
         assert_signed_failure(r, VAULT, ams.merchant, "INVALID_SIGNATURE")
         assert services.store.count_vaults() == 0
+        assert "vaultingRequestId" not in r.get_json()  # an unverified body is not echoed
 
     def test_signature_for_another_path(self, ams, services):
         r = self._send(ams, sign_path="/ams/api/v1/vaults/inquireVaulting")

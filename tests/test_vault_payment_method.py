@@ -109,6 +109,11 @@ def test_each_validation_rule(ams, services, path, value, words):
     assert message.startswith(path), message
     assert words in message, message
     assert VISA_OK not in json.dumps(answer)
+    # vaultingRequestId is required in the answer: echoed when it is itself valid, never when it was refused
+    if path == "vaultingRequestId":
+        assert "vaultingRequestId" not in answer, answer
+    else:
+        assert answer["vaultingRequestId"] == "bad-1", answer
     assert services.store.count_vaults() == 0
     assert ams.call(INQUIRE, {"vaultingRequestId": "bad-1"})["result"]["resultCode"] == "VAULTING_NOT_EXIST"
 
@@ -229,6 +234,8 @@ def test_same_id_different_body_is_inconsistent(ams, services):
     answer = ams.call(VAULT, vault_body("idem-3", "5162774114974622"))
     assert answer["result"]["resultCode"] == "REPEAT_REQ_INCONSISTENT"
     assert answer["result"]["resultStatus"] == "F"
+    assert answer["vaultingRequestId"] == "idem-3"
+    assert "paymentMethodDetail" not in answer
     assert services.store.count_vaults() == 1
 
 
@@ -247,6 +254,7 @@ def test_card_token_without_cache_card_token_is_invalid(ams, services):
     body["paymentMethodDetail"]["card"] = {"cardToken": "ALIPAYnotatoken"}
     answer = ams.call(VAULT, body)
     assert answer["result"]["resultCode"] == "INVALID_PAYMENTMETHOD_TOKEN"
+    assert answer["vaultingRequestId"] == "tok-1"
     assert services.store.count_vaults() == 0
 
 

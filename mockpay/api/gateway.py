@@ -19,7 +19,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from .. import signing
 from ..clients import CLIENT_ID
 from ..codes import AmsError
-from ..schemas import load
+from ..schemas import load, valid_fields
 
 log = logging.getLogger("mockpay.api")
 
@@ -81,7 +81,9 @@ def signed_response(body: dict, status: int = 200) -> Response:
 
 
 def error_response(exc: AmsError) -> Response:
-    return signed_response({"result": exc.result(g.get("ams_api"))})
+    """An F or U answer; it echoes the request fields the API declares (`echo`) when they
+    were sent and valid, like vaultPaymentMethod's vaultingRequestId, required in its answer."""
+    return signed_response({"result": exc.result(g.get("ams_api")), **g.get("ams_echo", {})})
 
 
 def authenticate() -> str:
@@ -167,8 +169,11 @@ def parse_json() -> object:
         raise AmsError("PARAM_ILLEGAL", "the request body is not valid UTF-8 JSON") from None
 
 
-def ams_endpoint(schema, api: str, response=None):
+def ams_endpoint(schema, api: str, response=None, echo: tuple[str, ...] = ()):
     """Wrap a view `(client_id, body) -> dict | Reply` with the whole AMS protocol.
+
+    `echo` names request fields that every answer carries back, errors included, once
+    the body has parsed (each only when it is itself valid).
 
     `schema` validates the request; `response` (a marshmallow schema, used for
     the OpenAPI document only) describes the answer. mockpay.openapi documents
@@ -185,6 +190,7 @@ def ams_endpoint(schema, api: str, response=None):
             g.ams_client_id = client_id
             data = parse_json()
             g.ams_request_body = data
+            g.ams_echo = valid_fields(schema, data, echo)
             body = load(schema, data)
             reply = view(client_id, body, **kwargs)
             return finish(reply)

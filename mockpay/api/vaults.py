@@ -22,7 +22,8 @@ def links() -> Links:
 
 
 @route(bp, "/vaults/vaultPaymentMethod")
-@ams_endpoint(schemas.vault_payment_method, "vaultPaymentMethod", response=responses.vault_payment_method)
+@ams_endpoint(schemas.vault_payment_method, "vaultPaymentMethod", response=responses.vault_payment_method,
+              echo=("vaultingRequestId",))
 def vault_payment_method(client_id, body):
     """Vault a card: store it (sealed) and answer a card token, or open a 3DS challenge."""
     return services().vaulting.vault_payment_method(client_id, body, links())

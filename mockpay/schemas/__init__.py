@@ -61,3 +61,20 @@ def load(schema: Schema, data) -> dict:
         return schema.load(data)
     except ValidationError as exc:
         raise AmsError("PARAM_ILLEGAL", describe(exc.messages)) from None
+
+
+def valid_fields(schema: Schema, data, names: tuple[str, ...]) -> dict:
+    """The top-level fields `names` of a request body that pass their own validation,
+    as sent: what an error answer may echo even when another field was refused."""
+    if not isinstance(data, dict):
+        return {}
+    out = {}
+    for name in names:
+        if name not in data:
+            continue
+        try:
+            schema.fields[name].deserialize(data[name], name, data)
+        except ValidationError:
+            continue
+        out[name] = data[name]
+    return out

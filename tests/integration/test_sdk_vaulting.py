@@ -55,6 +55,15 @@ def test_idempotent_replay_and_inconsistent_repeat(sdk_client):
     other = execute(sdk_client, vault_request(request_id, "5162774114974622"))
     assert other["result"] == {"resultStatus": "F", "resultCode": "REPEAT_REQ_INCONSISTENT",
                                "resultMessage": other["result"]["resultMessage"]}
+    assert other["vaultingRequestId"] == request_id
+
+
+def test_a_refused_request_still_answers_its_vaulting_request_id_to_the_sdk(sdk_client):
+    request_id = new_id()
+    raw = sdk_client.execute(vault_request(request_id, expiry_month="13"))
+    parsed = AlipayVaultingPaymentMethodResponse(raw)
+    assert parsed.result.result_code == "PARAM_ILLEGAL"
+    assert parsed.vaulting_request_id == request_id
 
 
 def test_validation_failure_is_signed_and_accepted_by_the_sdk(sdk_client):
