@@ -81,7 +81,8 @@ class Outcome:
     funding: str = "CREDIT"
     issuing_country: str | None = None
     # SUCCESS whatever the card's expiry date (Antom's sandbox cards); otherwise an expiry
-    # past on the mock clock turns SUCCESS into VERIFICATION_FAIL (CARD_EXPIRED)
+    # past on the mock clock turns SUCCESS, or a 3DS challenge, into VERIFICATION_FAIL
+    # (CARD_EXPIRED). See Scenarios.takes_any_expiry for challenges.
     any_expiry: bool = False
     rule: str = "default: success"
 
@@ -687,6 +688,10 @@ class RuleIndex:
             return generic
         return sorted([*generic, *specific], key=lambda item: item[0])
 
+    def card_takes_any_expiry(self, api: str, card_no: str) -> bool:
+        _, by_card = self._by_api.get(api, ((), {}))
+        return any(o.any_expiry for _, rule in by_card.get(card_no, ()) for o in rule.outcomes)
+
     def first_match(self, api: str, request: dict, card_no: str | None) -> Rule | None:
         for _, rule in self.candidates(api, card_no):
             if rule.matches(request, card_no):
@@ -847,6 +852,17 @@ class ScenarioEngine:
                 return client_set.default
             return self.default
         return DEFAULT_OUTCOME
+
+    def takes_any_expiry(self, client_id: str, card_no: str) -> bool:
+        """Whether a rule written for this very card number (the client's own set, the
+        files, the built-in catalogue) vaults it whatever its expiry date (`expiry: any`),
+        as Antom's sandbox cards are: asked for when another rule, such as the 3DS flag,
+        chose the outcome."""
+        client_set = self.client_set(client_id)
+        for index in ((client_set.index,) if client_set else ()) + (self.index,):
+            if index.card_takes_any_expiry(DEFAULT_API, card_no):
+                return True
+        return False
 
     def _resolve(self, client_id: str, rule: Rule) -> Outcome:
         if not rule.sequence:

@@ -110,7 +110,7 @@ class Vaulting:
 
         code = outcome.result_code
         reason = outcome.reason
-        if code == "SUCCESS" and not outcome.any_expiry and self._expired(card):
+        if self._declined_expired(client_id, code, outcome, card, number):
             code, reason = "VERIFICATION_FAIL", "CARD_EXPIRED"
         if code not in STORED_CODES or (code == "VERIFICATION_IN_PROCESS" and not outcome.urls):
             # A rejected request: nothing is stored, the same id may be tried again.
@@ -182,6 +182,15 @@ class Vaulting:
             raise AmsError("REPEAT_REQ_INCONSISTENT",
                            "vaultingRequestId was already used with a different request body")
         return json.loads(vault["response_json"])
+
+    def _declined_expired(self, client_id: str, code: str, outcome: Outcome, card: dict, number: str) -> bool:
+        """A card past its expiry date is declined CARD_EXPIRED instead of being vaulted, and
+        before any 3DS challenge: unless its outcome says `expiry: any`, or, for a challenge
+        (which the 3DS flag may have chosen), a rule for this card number does (Antom's cards)."""
+        challenge = code == "VERIFICATION_IN_PROCESS" and bool(outcome.urls)
+        if not (code == "SUCCESS" or challenge) or outcome.any_expiry or not self._expired(card):
+            return False
+        return code == "SUCCESS" or not self.scenarios.takes_any_expiry(client_id, number)
 
     def _expired(self, card: dict) -> bool:
         year, month = card.get("expiryYear"), card.get("expiryMonth")
