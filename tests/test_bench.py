@@ -13,6 +13,7 @@ def test_cpu_breakdown_runs_every_row_with_successful_vaults():
     assert out.returncode == 0, out.stderr[-2000:]
     lines = out.stdout.splitlines()
     assert lines[0].startswith("ceiling (sign only)")
-    names = [line[:22].strip() for line in lines[1:]]
+    assert lines[1].startswith("ceiling + 1 SQLite tx")
+    names = [line[:22].strip() for line in lines[2:]]
     assert names == ["as served", "- journal", "- log line", "- validation", "- outbox", "- signature check"]
-    assert all("ratio" in line for line in lines[1:])
+    assert all("stateful ceiling" in line for line in lines[2:])
