@@ -82,7 +82,7 @@ class Outcome:
     issuing_country: str | None = None
     # SUCCESS whatever the card's expiry date (Antom's sandbox cards); otherwise an expiry
     # past on the mock clock turns SUCCESS, or a 3DS challenge, into VERIFICATION_FAIL
-    # (CARD_EXPIRED). See Scenarios.takes_any_expiry for challenges.
+    # (CARD_EXPIRED). See ScenarioEngine.takes_any_expiry for challenges.
     any_expiry: bool = False
     rule: str = "default: success"
 
