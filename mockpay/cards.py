@@ -77,3 +77,14 @@ def redact_card_numbers(text: str) -> str:
     if len(text) < 12:  # too short to hold 12 digits: most values, kept without a regex
         return text
     return _DIGIT_RUN.sub(repl, text)
+
+
+def could_hold_card_number(value: str) -> bool:
+    """An identifier that could be or hold a card number: a run of digits (spaces or dashes
+    between them allowed) of 12 to 19 digits passing the Luhn check, or longer than 19 (a
+    card number glued to other digits). Other numeric ids may be kept whole."""
+    for run in _DIGIT_RUN.findall(value):
+        digits = re.sub(r"\D", "", run)
+        if len(digits) > 19 or luhn_ok(digits):
+            return True
+    return False

@@ -1,12 +1,13 @@
 """The request journal: every API call the mock answered, with its bodies.
 
 What is stored is already redacted: a value under a card-number key (cardNo)
-keeps its first six and last four characters, any other run of 12 to 19 digits
-anywhere else in a body is masked the same way, and CVV-like values (cvv,
-securityCode, cardPasswordDigest, ...) are removed entirely. Kept whole:
-identifier fields, whose names end in "Id" (a numeric vaultingRequestId stays
-searchable), unless the value could be a card number (12 to 19 digits passing
-the Luhn check); and the `fingerprint` mockpay itself answers.
+keeps its first six and last four characters, any other run of 12 or more digits
+(spaced or not, in a string or a JSON number) anywhere else in a body is masked the
+same way, and CVV-like values (cvv, securityCode, cardPasswordDigest, ...) are
+removed entirely. Kept whole: identifier fields, whose names end in "Id" (a numeric
+vaultingRequestId stays searchable), and the client id, unless the value could hold
+a card number (cards.could_hold_card_number); and the `fingerprint` mockpay itself
+answers. The request path is masked like a body string.
 
 The write on the request path is a single INSERT. The cap (config.journal_cap)
 is enforced in batches: every `trim_every`-th row id triggers one DELETE of the
@@ -23,7 +24,7 @@ import logging
 import re
 
 from . import store as store_mod
-from .cards import luhn_ok, mask_6_4, redact_card_numbers
+from .cards import could_hold_card_number, mask_6_4, redact_card_numbers
 
 log = logging.getLogger("mockpay.journal")
 
@@ -59,10 +60,10 @@ def redact(value, keep_fingerprints: bool = False):
             name = _norm(str(key))
             if name in SECRET_KEYS:
                 continue
-            if name in CARD_KEYS and isinstance(item, (str, int)) and not isinstance(item, bool):
+            if name in CARD_KEYS and isinstance(item, (str, int, float)) and not isinstance(item, bool):
                 out[redact_card_numbers(str(key))] = mask_6_4(str(item))
                 continue
-            if isinstance(item, str) and ((_ID_KEY.search(str(key)) and not _card_like(item)) or (
+            if isinstance(item, str) and ((_ID_KEY.search(str(key)) and not could_hold_card_number(item)) or (
                     keep_fingerprints and name == "fingerprint" and _FINGERPRINT.fullmatch(item))):
                 out[redact_card_numbers(str(key))] = item
                 continue
@@ -72,15 +73,16 @@ def redact(value, keep_fingerprints: bool = False):
         return [redact(v, keep_fingerprints) for v in value]
     if isinstance(value, str):
         return redact_card_numbers(value)
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10 ** 11:
-        masked = redact_card_numbers(str(value))
-        return value if masked == str(value) else masked
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) >= 10 ** 11:
+        text = str(value) if isinstance(value, int) else format(value, "f")
+        masked = redact_card_numbers(text)
+        return value if masked == text else masked
     return value
 
 
-def _card_like(value: str) -> bool:
-    """12 to 19 digits passing the Luhn check: an identifier that could be a card number."""
-    return 12 <= len(value) <= 19 and luhn_ok(value)
+def redact_id(value: str) -> str:
+    """An identifier as the journal keeps it: whole, unless it could hold a card number."""
+    return redact_card_numbers(value) if could_hold_card_number(value) else value
 
 
 def redact_text(text: str) -> str:
@@ -131,6 +133,9 @@ class Journal:
             request = None
         response = redact(response_body, keep_fingerprints=True) if response_body is not None else None
         row = dict(call)
+        # the path and client-id header are the client's to write too
+        row["path"] = redact_card_numbers(row["path"] or "")
+        row["client_id"] = redact_id(row["client_id"]) if row.get("client_id") else row.get("client_id")
         row["at"] = self.clock.now()
         row["vaulting_request_id"] = _vaulting_request_id(request) or _vaulting_request_id(response)
         row["request_json"] = _stored(request)

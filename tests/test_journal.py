@@ -60,6 +60,18 @@ class TestRedact:
         assert VISA_OK not in json.dumps(out) and MC_OK not in json.dumps(out)
         assert out["orderId"] == "405469******0768"
 
+    def test_a_card_number_sent_as_a_json_float_is_masked(self):
+        out = redact({"card": {"cardNo": float(VISA_OK)}, "n": float(MC_OK)})
+        text = json.dumps(out)
+        assert VISA_OK not in text and MC_OK not in text, text
+        assert out["n"].startswith("516277") and out["n"].endswith("4622.000000"), out
+
+    @pytest.mark.parametrize("value", ["4054 6957 2310 0768", "4054-6957-2310-0768", "9" + VISA_OK + "999",
+                                       "order-" + VISA_OK])
+    def test_an_identifier_holding_a_spaced_dashed_or_glued_card_number_is_masked(self, value):
+        out = redact({"vaultingRequestId": value, "merchantAccountId": value})
+        assert "2310" not in json.dumps(out), out
+
     def test_a_card_number_under_a_non_digit_cardno_keeps_six_and_four(self):
         assert redact({"cardNo": "4054 6957 2310 0768"})["cardNo"] == "4054 6*********0768"
 
@@ -116,6 +128,15 @@ class TestRecorded:
         assert e["resultCode"] == "PARAM_ILLEGAL"
         assert e["request"]["bytes"] == len(text)
         assert VISA_OK not in e["request"]["unparsed"] and "123" not in e["request"]["unparsed"]
+
+    def test_a_card_number_in_the_path_or_the_client_id_header_is_masked(self, app, ams):
+        text = sdk_body(vault_body("j-path"))
+        path = f"/ams/api/v1/vaults/{VISA_OK}"
+        ams.http.post(path, data=text, headers=signed_headers(MC_OK, ams.merchant["private_key"], path, text))
+        e = journal(app)["requests"][0]
+        assert e["path"] == "/ams/api/v1/vaults/405469******0768", e
+        assert e["clientId"] == "516277******4622", e
+        assert VISA_OK not in json.dumps(e) and MC_OK not in json.dumps(e)
 
     def test_unknown_api_is_journaled(self, app, ams):
         ams.call("/v1/payments/pay", {"x": 1})

@@ -290,7 +290,7 @@ def dashboard_leaks(server, run, request_ids: list[str]) -> list[str]:
     """The dashboard's pages (/_mockpay/ui, server-rendered HTML), each vault's timeline included."""
     client_id = server.client["clientId"]
     pages = [("/_mockpay/ui/vaults", None), ("/_mockpay/ui/notifications", None), ("/_mockpay/ui/clock", None),
-             ("/_mockpay/ui/scenarios", {"clientId": client_id})]
+             ("/_mockpay/ui/scenarios", {"clientId": client_id}), ("/_mockpay/ui/requests", None)]
     pages += [("/_mockpay/ui/vault", {"clientId": client_id, "vaultingRequestId": rid}) for rid in request_ids]
     named = configured(server)
     leaks = []
