@@ -24,6 +24,8 @@ from .scenarios import Outcome
 STORED_CODES = {"SUCCESS", "VERIFICATION_IN_PROCESS", "VERIFICATION_FAIL", "PROCESS_FAIL", "RISK_REJECT"}
 DEFAULT_REASON = {"VERIFICATION_FAIL": "DO_NOT_HONOR", "PROCESS_FAIL": "PROCESS_FAIL", "RISK_REJECT": "FRAUD_REJECT"}
 URL_FIELDS = ("normalUrl", "schemeUrl", "applinkUrl")
+# The request's card fields that _payment_method_detail copies into a vaulted card's description.
+DESCRIBED_CARD_FIELDS = ("expiryYear", "expiryMonth", "cardholderName")
 
 
 def canonical(body: dict) -> bytes:
@@ -152,7 +154,9 @@ class Vaulting:
                            "cancel": outcome.challenge_cancel, "expire": outcome.challenge_expire,
                            "otp": outcome.challenge_otp, "rule": outcome.rule,
                            "funding": outcome.funding, "issuing_country": outcome.issuing_country,
-                           "card": {k: v for k, v in card.items() if k not in ("cardNo", "cvv")},
+                           # only what the vaulted card's description needs, later: never the
+                           # number, the CVV, cardPasswordDigest, cpf or dateOfBirth
+                           "card": {k: card[k] for k in DESCRIBED_CARD_FIELDS if k in card},
                        }),
                        challenge_expires_at=now + self.config.challenge_ttl,
                        vaulting_result_code="VERIFICATION_IN_PROCESS",

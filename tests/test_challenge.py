@@ -89,6 +89,19 @@ def test_authenticate_redirects_to_the_merchant_and_the_vault_succeeds(ams, app,
     assert inquire(ams, "3ds-ok")["vaultingStatus"] == "SUCCESS" and len(finals) == 1
 
 
+def test_a_challenge_keeps_only_the_card_fields_the_vaulted_card_shows(ams, app, services):
+    body = vault_body("3ds-secrets", ALL_LINKS, cardPasswordDigest="47", cpf="12345678909", dateOfBirth="1815-12-10",
+                      cardholderName={"fullName": "Ada Lovelace"})
+    assert ams.call(VAULT, body)["result"]["resultCode"] == "VERIFICATION_IN_PROCESS"
+    stored = services.store.get_vault("SANDBOX_TEST", "3ds-secrets")["challenge"]
+    for secret in ('"47"', "12345678909", "1815-12-10", "cardPasswordDigest", "cpf", "dateOfBirth"):
+        assert secret not in stored, stored
+    response = app.test_client().post(challenge_path(inquire(ams, "3ds-secrets")), data={"action": "authenticate"})
+    assert response.status_code in (200, 303)
+    card = inquire(ams, "3ds-secrets")["paymentMethodDetail"]["card"]
+    assert (card["expiryYear"], card["expiryMonth"], card["cardholderName"]) == ("30", "08", {"fullName": "Ada Lovelace"})
+
+
 @pytest.mark.parametrize("card, action, reason, message", [
     (NORMAL_ONLY, "fail", "USER_PAYMENT_VERIFICATION_FAILED", "The buyer failed the 3DS verification."),
     (NORMAL_ONLY, "cancel", "USER_PAYMENT_VERIFICATION_FAILED", "The buyer cancelled the 3DS verification."),
