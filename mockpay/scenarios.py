@@ -688,9 +688,11 @@ class RuleIndex:
             return generic
         return sorted([*generic, *specific], key=lambda item: item[0])
 
-    def card_takes_any_expiry(self, api: str, card_no: str) -> bool:
+    def card_takes_any_expiry(self, api: str, card_no: str) -> bool | None:
+        """`expiry: any` on the first rule written for this card number; None: no such rule."""
         _, by_card = self._by_api.get(api, ((), {}))
-        return any(o.any_expiry for _, rule in by_card.get(card_no, ()) for o in rule.outcomes)
+        rules = by_card.get(card_no)
+        return any(o.any_expiry for o in rules[0][1].outcomes) if rules else None
 
     def first_match(self, api: str, request: dict, card_no: str | None) -> Rule | None:
         for _, rule in self.candidates(api, card_no):
@@ -854,14 +856,15 @@ class ScenarioEngine:
         return DEFAULT_OUTCOME
 
     def takes_any_expiry(self, client_id: str, card_no: str) -> bool:
-        """Whether a rule written for this very card number (the client's own set, the
-        files, the built-in catalogue) vaults it whatever its expiry date (`expiry: any`),
-        as Antom's sandbox cards are: asked for when another rule, such as the 3DS flag,
-        chose the outcome."""
+        """Whether the rules written for this very card number vault it whatever its expiry
+        date (`expiry: any`), as Antom's sandbox cards: asked for when another rule, such as
+        the 3DS flag, chose the outcome. The client's own set, where it has a rule for the
+        card, decides, as it would in choose(); otherwise the files and the catalogue."""
         client_set = self.client_set(client_id)
         for index in ((client_set.index,) if client_set else ()) + (self.index,):
-            if index.card_takes_any_expiry(DEFAULT_API, card_no):
-                return True
+            verdict = index.card_takes_any_expiry(DEFAULT_API, card_no)
+            if verdict is not None:
+                return verdict
         return False
 
     def _resolve(self, client_id: str, rule: Rule) -> Outcome:

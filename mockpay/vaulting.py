@@ -110,13 +110,14 @@ class Vaulting:
             # the client still be listening (a "timeout" longer than its own), it hears U.
             return Reply({"result": result("UNKNOWN_EXCEPTION"), "vaultingRequestId": request_id}, outcome)
 
-        code = outcome.result_code
-        reason = outcome.reason
-        if self._declined_expired(client_id, code, outcome, card, number):
-            code, reason = "VERIFICATION_FAIL", "CARD_EXPIRED"
-        if code not in STORED_CODES or (code == "VERIFICATION_IN_PROCESS" and not outcome.urls):
+        code, reason, message = outcome.result_code, outcome.reason, outcome.result_message
+        opens_challenge = code == "VERIFICATION_IN_PROCESS" and bool(outcome.urls)
+        if (code == "SUCCESS" or opens_challenge) and self._past_expiry(client_id, outcome, card, number):
+            # declined, before any challenge; the rule's own message was for what it chose
+            code, reason, message = "VERIFICATION_FAIL", "CARD_EXPIRED", None
+        if code not in STORED_CODES or (code == "VERIFICATION_IN_PROCESS" and not opens_challenge):
             # A rejected request: nothing is stored, the same id may be tried again.
-            body = {"result": result(code, outcome.result_message), "vaultingRequestId": request_id}
+            body = {"result": result(code, message), "vaultingRequestId": request_id}
             return Reply(body, outcome)
 
         now = self.clock.now()
@@ -136,7 +137,7 @@ class Vaulting:
             "created_at": now,
             "updated_at": now,
         }
-        res = result(code, outcome.result_message)
+        res = result(code, message)
         body: dict = {"result": res, "vaultingRequestId": request_id}
         row.update(result_status=res["resultStatus"], result_code=code, result_message=res["resultMessage"])
         if code == "SUCCESS":
@@ -187,14 +188,13 @@ class Vaulting:
                            "vaultingRequestId was already used with a different request body")
         return json.loads(vault["response_json"])
 
-    def _declined_expired(self, client_id: str, code: str, outcome: Outcome, card: dict, number: str) -> bool:
-        """A card past its expiry date is declined CARD_EXPIRED instead of being vaulted, and
-        before any 3DS challenge: unless its outcome says `expiry: any`, or, for a challenge
-        (which the 3DS flag may have chosen), a rule for this card number does (Antom's cards)."""
-        challenge = code == "VERIFICATION_IN_PROCESS" and bool(outcome.urls)
-        if not (code == "SUCCESS" or challenge) or outcome.any_expiry or not self._expired(card):
+    def _past_expiry(self, client_id: str, outcome: Outcome, card: dict, number: str) -> bool:
+        """The card's expiry date is past and nothing lets it through: `expiry: any` on the
+        outcome, or, for a challenge (which the 3DS flag may have chosen), on the rules for
+        this card number (Antom's cards)."""
+        if outcome.any_expiry or not self._expired(card):
             return False
-        return code == "SUCCESS" or not self.scenarios.takes_any_expiry(client_id, number)
+        return outcome.result_code == "SUCCESS" or not self.scenarios.takes_any_expiry(client_id, number)
 
     def _expired(self, card: dict) -> bool:
         year, month = card.get("expiryYear"), card.get("expiryMonth")

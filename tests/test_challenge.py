@@ -99,7 +99,8 @@ def test_a_challenge_keeps_only_the_card_fields_the_vaulted_card_shows(ams, app,
     response = app.test_client().post(challenge_path(inquire(ams, "3ds-secrets")), data={"action": "authenticate"})
     assert response.status_code in (200, 303)
     card = inquire(ams, "3ds-secrets")["paymentMethodDetail"]["card"]
-    assert (card["expiryYear"], card["expiryMonth"], card["cardholderName"]) == ("30", "08", {"fullName": "Ada Lovelace"})
+    assert (card["expiryYear"], card["expiryMonth"]) == ("30", "08")
+    assert card["cardholderName"] == {"fullName": "Ada Lovelace"}
 
 
 @pytest.mark.parametrize("card, action, reason, message", [

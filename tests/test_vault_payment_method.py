@@ -215,26 +215,24 @@ def test_any_other_card_with_a_past_expiry_is_declined_card_expired(ams):
     assert ams.call(INQUIRE, {"vaultingRequestId": "past-other"})["vaultingResultCode"] == "CARD_EXPIRED"
 
 
-def three_ds(body: dict) -> dict:
-    body["paymentMethodDetail"]["card"]["is3DSAuthentication"] = "true"
-    return body
+EXPIRED_3DS = {"expiryYear": "20", "expiryMonth": "01", "is3DSAuthentication": "true"}
 
 
 @pytest.mark.parametrize("card_no", ["4111111111111111", "4000000504000003"],
                          ids=["unknown-card-with-3ds-flag", "mockpays-challenge-card"])
 def test_an_expired_card_is_declined_before_any_3ds_challenge(ams, services, card_no):
-    answer = ams.call(VAULT, three_ds(vault_body(f"old-3ds-{card_no}", card_no, expiryYear="20", expiryMonth="01")))
+    answer = ams.call(VAULT, vault_body(f"old-3ds-{card_no}", card_no, **EXPIRED_3DS))
     assert answer["result"]["resultCode"] == "VERIFICATION_FAIL", answer
     assert "normalUrl" not in answer
     inquiry = ams.call(INQUIRE, {"vaultingRequestId": f"old-3ds-{card_no}"})
     assert (inquiry["vaultingStatus"], inquiry["vaultingResultCode"]) == ("FAIL", "CARD_EXPIRED")
     # the same card before its expiry date gets the challenge
-    fresh = ams.call(VAULT, three_ds(vault_body(f"new-3ds-{card_no}", card_no)))
+    fresh = ams.call(VAULT, vault_body(f"new-3ds-{card_no}", card_no, is3DSAuthentication="true"))
     assert fresh["result"]["resultCode"] == "VERIFICATION_IN_PROCESS" and fresh["normalUrl"], fresh
 
 
 def test_antoms_card_with_the_3ds_flag_gets_its_challenge_whatever_the_expiry(ams):
-    answer = ams.call(VAULT, three_ds(vault_body("old-3ds-antom", VISA_OK, expiryYear="20", expiryMonth="01")))
+    answer = ams.call(VAULT, vault_body("old-3ds-antom", VISA_OK, **EXPIRED_3DS))
     assert answer["result"]["resultCode"] == "VERIFICATION_IN_PROCESS", answer
     assert answer["normalUrl"]
 
@@ -249,10 +247,35 @@ rules:
     outcome: {resultCode: SUCCESS, expiry: any}
 """, services.clock.now())
     old = "4111111111111111"
-    answer = ams.call(VAULT, three_ds(vault_body("old-3ds-own", old, expiryYear="20", expiryMonth="01")))
+    answer = ams.call(VAULT, vault_body("old-3ds-own", old, **EXPIRED_3DS))
     assert answer["result"]["resultCode"] == "VERIFICATION_IN_PROCESS", answer
-    other = ams.call(VAULT, three_ds(vault_body("old-3ds-other", "4000000101000000", expiryYear="20", expiryMonth="01")))
+    other = ams.call(VAULT, vault_body("old-3ds-other", "4000000101000000", **EXPIRED_3DS))
     assert other["result"]["resultCode"] == "VERIFICATION_FAIL", other
+
+
+def test_a_clients_own_rule_for_an_antom_card_decides_its_expiry_under_the_3ds_flag(ams, services):
+    services.scenarios.put_client_set(ams.merchant["client_id"], f"""
+version: 1
+rules:
+  - match: {{is3DSAuthentication: "true"}}
+    outcome: {{resultCode: VERIFICATION_IN_PROCESS, urls: [normalUrl]}}
+  - match: {{cardNo: "{VISA_OK}"}}
+    outcome: {{resultCode: SUCCESS}}
+""", services.clock.now())
+    answer = ams.call(VAULT, vault_body("old-3ds-antom-own", VISA_OK, **EXPIRED_3DS))
+    assert answer["result"]["resultCode"] == "VERIFICATION_FAIL", answer  # the catalogue's expiry: any is not asked
+
+
+def test_an_expired_card_is_declined_in_the_declines_own_words(ams, services):
+    services.scenarios.put_client_set(ams.merchant["client_id"], """
+version: 1
+rules:
+  - match: {cardNo: "4111111111111111"}
+    outcome: {resultCode: SUCCESS, resultMessage: "Vaulted, well done."}
+""", services.clock.now())
+    answer = ams.call(VAULT, vault_body("old-msg", "4111111111111111", expiryYear="20", expiryMonth="01"))
+    assert answer["result"]["resultCode"] == "VERIFICATION_FAIL"
+    assert answer["result"]["resultMessage"] != "Vaulted, well done.", answer
 
 
 def test_idempotent_replay_creates_nothing_new(ams, services):
