@@ -83,7 +83,8 @@ def signed_response(body: dict, status: int = 200) -> Response:
 def error_response(exc: AmsError) -> Response:
     """An F or U answer; it echoes the request fields the API declares (`echo`) when they
     were sent and valid, like vaultPaymentMethod's vaultingRequestId, required in its answer."""
-    return signed_response({"result": exc.result(g.get("ams_api")), **g.get("ams_echo", {})})
+    echo = valid_fields(*g.ams_echo, g.ams_request_body) if "ams_echo" in g else {}
+    return signed_response({"result": exc.result(g.get("ams_api")), **echo})
 
 
 def authenticate() -> str:
@@ -190,7 +191,8 @@ def ams_endpoint(schema, api: str, response=None, echo: tuple[str, ...] = ()):
             g.ams_client_id = client_id
             data = parse_json()
             g.ams_request_body = data
-            g.ams_echo = valid_fields(schema, data, echo)
+            if echo:
+                g.ams_echo = (schema, echo)  # worked out only for an error answer
             body = load(schema, data)
             reply = view(client_id, body, **kwargs)
             return finish(reply)

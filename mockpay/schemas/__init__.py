@@ -63,7 +63,7 @@ def load(schema: Schema, data) -> dict:
         raise AmsError("PARAM_ILLEGAL", describe(exc.messages)) from None
 
 
-def valid_fields(schema: Schema, data, names: tuple[str, ...]) -> dict:
+def valid_fields(schema: Schema, names: tuple[str, ...], data) -> dict:
     """The top-level fields `names` of a request body that pass their own validation,
     as sent: what an error answer may echo even when another field was refused."""
     if not isinstance(data, dict):
