@@ -15,14 +15,20 @@ A request presents the token in one of three ways:
   to the same URL without the token, so it does not linger in the history.
 
 /_mockpay/health stays open: Docker's healthcheck and load balancers call it.
+
+Token or not, a browser request from another site's page may not change anything
+under /_mockpay/ (a form on any web page could otherwise reset the mock): a POST,
+PUT, PATCH or DELETE whose Sec-Fetch-Site is not same-origin, or whose Origin is
+another origin or "null", is refused 403. Scripts, the CLI and the SDK send neither
+header and are not affected.
 """
 from __future__ import annotations
 
 import hmac
 import ipaddress
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
-from flask import Flask, Response, after_this_request, jsonify, redirect, request
+from flask import Flask, Response, abort, after_this_request, jsonify, redirect, request
 
 PREFIX = "/_mockpay"
 OPEN_PATHS = {"/_mockpay/health"}
@@ -78,7 +84,24 @@ def presented_token() -> tuple[str | None, str | None]:
     return None, None
 
 
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+def is_cross_site() -> bool:
+    """A browser request that another site's page sent (Fetch metadata, else Origin)."""
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None:
+        return site not in ("same-origin", "none")
+    origin = request.headers.get("Origin")
+    return origin is not None and (origin == "null" or urlsplit(origin).netloc != request.host)
+
+
 def init_app(app: Flask, token: str) -> None:
+    @app.before_request
+    def _same_site_changes_only():
+        if request.method not in SAFE_METHODS and is_admin_path(request.path) and is_cross_site():
+            abort(403, description="a page on another site may not change mockpay's state")
+
     if not token:
         return
     expected = token.encode()

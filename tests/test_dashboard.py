@@ -252,6 +252,7 @@ def test_resend_never_redirects_off_the_dashboard_and_404s_unknown_ids(app, ams,
         response = client.post(f"{UI}/notifications/{nid}/resend", data={"next": target})
         assert response.status_code == 303 and response.headers["Location"] == f"{UI}/notifications"
     assert client.post(f"{UI}/notifications/999/resend").status_code == 404
+    assert client.post(f"{UI}/notifications/{10 ** 20}/resend").status_code == 404  # not a 500 (OverflowError)
 
 
 def test_a_cross_site_form_post_is_refused(app, ams, services):
@@ -260,6 +261,26 @@ def test_a_cross_site_form_post_is_refused(app, ams, services):
                                       headers={"Origin": "https://evil.example"})
     assert response.status_code == 403
     assert services.clock.now() - before < 3600
+
+
+@pytest.mark.parametrize("headers", [{"Origin": "null"}, {"Sec-Fetch-Site": "cross-site"},
+                                     {"Sec-Fetch-Site": "same-site", "Origin": "http://localhost:3000"}])
+def test_a_sandboxed_or_other_site_post_is_refused_on_the_dashboard_and_the_admin_api(app, ams, services, headers):
+    ams.call("/ams/api/v1/vaults/vaultPaymentMethod", vault_body("csrf-1"))
+    before = services.clock.now()
+    client = app.test_client()
+    assert client.post(f"{UI}/clock/advance", data={"seconds": "3600"}, headers=headers).status_code == 403
+    response = client.post("/_mockpay/reset", data={}, headers=headers)  # a plain form post: no JSON body
+    assert response.status_code == 403 and response.get_json()["error"]["code"] == "FORBIDDEN"
+    assert services.clock.now() - before < 3600
+    assert services.store.count_vaults() == 1
+
+
+def test_the_dashboards_own_posts_and_scripts_are_let_through(app, ams, services):
+    client = app.test_client()
+    same = {"Origin": "http://localhost", "Sec-Fetch-Site": "same-origin"}
+    assert client.post(f"{UI}/clock/advance", data={"seconds": "60"}, headers=same).status_code == 303
+    assert client.post("/_mockpay/clock/advance", json={"seconds": 60}).status_code == 200  # curl, the CLI
 
 
 # -- scenarios ------------------------------------------------------------------------------
