@@ -9,6 +9,8 @@ from pathlib import Path
 import click
 
 from .config import Config, load_config
+from .notify import STATUSES as NOTIFICATION_STATUSES
+from .state import VAULT_STATUSES
 
 
 def _services(ctx: click.Context):
@@ -272,7 +274,7 @@ def notifications():
 
 
 @notifications.command("list")
-@click.option("--status", type=click.Choice(["pending", "delivered", "given_up"]), help="Only this state.")
+@click.option("--status", type=click.Choice(NOTIFICATION_STATUSES), help="Only this state.")
 @click.option("--client-id", help="Only this client.")
 @click.option("--vaulting-request-id", help="Only this vaultingRequestId.")
 @click.option("--limit", type=click.IntRange(1, 100000), default=50, show_default=True)
@@ -450,7 +452,7 @@ def vaults():
 
 @vaults.command("list")
 @click.option("--client-id", help="Only this client's vaults.")
-@click.option("--status", type=click.Choice(["SUCCESS", "FAIL", "PROCESSING"]), help="Only vaults in this status.")
+@click.option("--status", type=click.Choice(VAULT_STATUSES), help="Only vaults in this status.")
 @click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True, help="How many, newest first.")
 @click.option("--json", "as_json", is_flag=True, help="Print {\"vaults\": [...]} as the admin API does.")
 @click.pass_context

@@ -6,8 +6,8 @@ other per-client table) and keeps registered clients, keys and the clock.
 """
 from __future__ import annotations
 
-import datetime as dt
-import json
+from .clock import iso
+from .store import loads
 
 VAULT_STATUSES = ("SUCCESS", "FAIL", "PROCESSING")
 
@@ -21,13 +21,7 @@ class StateError(Exception):
 
 
 def _iso(epoch: float | None) -> str | None:
-    if epoch is None:
-        return None
-    return dt.datetime.fromtimestamp(int(epoch), tz=dt.timezone.utc).isoformat()
-
-
-def _json(text: str | None):
-    return None if text is None else json.loads(text)
+    return None if epoch is None else iso(epoch)
 
 
 def describe_vault(row) -> dict:
@@ -43,7 +37,7 @@ def describe_vault(row) -> dict:
         "source": row["source"],
         "card": {"masked": row["card_masked"], "brand": row["brand"], "fingerprint": row["card_fingerprint"]},
         "cardToken": row["card_token"],
-        "paymentMethodDetail": _json(row["payment_method_detail"]),
+        "paymentMethodDetail": loads(row["payment_method_detail"]),
         "notificationUrl": row["notification_url"],
         "redirectUrl": row["redirect_url"],
         "metadata": row["metadata"],
@@ -53,7 +47,7 @@ def describe_vault(row) -> dict:
     }
     if row["challenge_id"]:
         out["challenge"] = {"id": row["challenge_id"], "expiresAt": _iso(row["challenge_expires_at"]),
-                            "urls": _json(row["urls"])}
+                            "urls": loads(row["urls"])}
     return out
 
 

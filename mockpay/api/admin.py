@@ -139,20 +139,13 @@ def _notification_or_404(notification_id: int) -> dict:
 @openapi.doc(query=admin_schemas.NotificationsQuerySchema)
 def list_notifications():
     """notifyVaulting messages, newest first, each with its attempts."""
-    args = request.args
-    status = args.get("status") or None
+    status = query_str("status")
     if status is not None and status not in STATUSES:
         raise AdminError(400, "BAD_REQUEST", f"status must be one of {', '.join(STATUSES)}")
-    try:
-        limit = int(args.get("limit", 100))
-        offset = int(args.get("offset", 0))
-    except ValueError:
-        raise AdminError(400, "BAD_REQUEST", "limit and offset must be integers") from None
-    if not 1 <= limit <= 1000 or not 0 <= offset <= 2 ** 31:  # (SQLite takes 64-bit integers at most)
-        raise AdminError(400, "BAD_REQUEST", "limit must be 1 to 1000 and offset 0 to 2147483648")
-    found = services().notifier.list(vaulting_request_id=args.get("vaultingRequestId") or None,
-                                     client_id=args.get("clientId") or None, status=status,
-                                     limit=limit, offset=offset)
+    # (SQLite takes 64-bit integers at most)
+    limit, offset = query_int("limit", 100, 1, 1000), query_int("offset", 0, 0, 2 ** 31)
+    found = services().notifier.list(vaulting_request_id=query_str("vaultingRequestId"),
+                                     client_id=query_str("clientId"), status=status, limit=limit, offset=offset)
     return jsonify({"notifications": found})
 
 

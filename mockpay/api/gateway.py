@@ -312,8 +312,8 @@ def api_call(response: Response, res: dict, elapsed_ms: float) -> dict:
 
 
 def journal_call(call: dict) -> None:
-    journal = getattr(services(), "journal", None)
-    if journal is None or not journal.enabled:
+    journal = services().journal
+    if not journal.enabled:
         return
     raw = None
     if "ams_request_body" not in g:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields
 
+from .responses import ResultSchema
+
 
 def _s(description: str, **kwargs) -> fields.String:
     return fields.String(metadata={"description": description}, **kwargs)
@@ -59,12 +61,6 @@ class VaultsQuerySchema(Schema):
 
 class VaultQuerySchema(Schema):
     clientId = _s("whose vault, when several clients used the vaultingRequestId")
-
-
-class ResultSchema(Schema):
-    resultStatus = fields.String(required=True)
-    resultCode = fields.String(required=True)
-    resultMessage = fields.String(required=True)
 
 
 class VaultCardSchema(Schema):

@@ -10,6 +10,8 @@ import re
 
 from marshmallow import ValidationError, fields
 
+from ..cards import detect_brand, luhn_ok
+
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 CARD_BRANDS = (
@@ -117,8 +119,6 @@ class AmsObject(fields.Nested):
 def card_errors(data: dict, code_field: str) -> dict[str, list[str]]:
     """The card rules both card schemas share: a Luhn-valid number, and a security
     code of 4 digits for AMEX, 3 otherwise. `code_field` is cvv or securityCode."""
-    from ..cards import detect_brand, luhn_ok
-
     errors: dict[str, list[str]] = {}
     number = data.get("cardNo")
     if number and not luhn_ok(number):
