@@ -20,13 +20,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import requests
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from tests.support import ServerProcess  # noqa: E402
+from tests.webhook import admin, register  # noqa: E402
 from vault_bench import build_requests, group_stat, replay, start_receiver  # noqa: E402
 
 
@@ -55,7 +54,7 @@ def main() -> None:
         server = ServerProcess(data, workers=args.workers, extra_args=("--threads", "4"))
         server.start()
         try:
-            client = json.loads(server.cli("clients", "add", "SANDBOX_MEM", "--generate", "--json").stdout)
+            client = register(server, "SANDBOX_MEM")
             pgid = server.proc.pid
 
             def sample(sent: int, seconds: float, errors: int) -> None:
@@ -87,12 +86,9 @@ def main() -> None:
           f"workers {last['worker_rss_mb']} MiB; data dir {last['data_dir_mb']} MiB")
 
 
-def server_pending(server: ServerProcess) -> int:
-    """Notifications not yet delivered (nor given up), from the admin API."""
-    body = requests.get(server.base_url + "/_mockpay/notifications", params={"status": "pending", "limit": 1},
-                        timeout=30).json()
-    items = body.get("notifications", body if isinstance(body, list) else [])
-    return len(items)
+def server_pending(server: ServerProcess) -> bool:
+    """Whether a notification is not yet delivered (nor given up), from the admin API."""
+    return bool(admin(server, "GET", "/notifications", params={"status": "pending", "limit": 1})["notifications"])
 
 
 if __name__ == "__main__":

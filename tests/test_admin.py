@@ -205,11 +205,11 @@ class TestBindRule:
 
 class TestToken:
     TOKEN = "t0ken-for-tests"
+    SETTINGS = {"admin_token": TOKEN, "host": "0.0.0.0"}
 
     @pytest.fixture
     def guarded(self, tmp_path):
-        app = create_app({"data_dir": tmp_path / "d", "dispatcher": False, "admin_token": self.TOKEN,
-                          "host": "0.0.0.0"})
+        app = create_app({"data_dir": tmp_path / "d", "dispatcher": False, **self.SETTINGS})
         yield app
         app.extensions["mockpay"].store.close()
 
@@ -261,12 +261,10 @@ class TestToken:
         response = guarded.test_client().get("/_mockpay/health")
         assert response.status_code == 200 and response.get_json() == {"status": "ok"}
 
-    def test_the_ams_api_does_not_need_the_admin_token(self, guarded, merchant_keys):
-        svc = guarded.extensions["mockpay"]
-        svc.clients.add("C", public_key=merchant_keys["public"])
-        caller = Caller(guarded, {"client_id": "C", "private_key": merchant_keys["private"],
-                                  "alipay_public_key": svc.keyring.public_key_body})
+    def test_the_ams_api_does_not_need_the_admin_token(self, make_ams):
+        _, caller = make_ams(**self.SETTINGS)
         assert caller.call(VAULT, vault_body("t-1"))["result"]["resultCode"] == "SUCCESS"
+        error_of(caller.http.get("/_mockpay/vaults"), 401, "UNAUTHORIZED")  # while the admin API is guarded
 
     def test_without_a_token_loopback_is_open(self, admin):
         assert admin.get("/_mockpay/vaults").status_code == 200

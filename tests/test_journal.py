@@ -5,7 +5,6 @@ import json
 
 import pytest
 
-from mockpay import create_app
 from mockpay.journal import Journal, redact, redact_text
 from tests.support import MC_OK, VISA_OK, sdk_body, signed_headers, vault_body
 
@@ -213,18 +212,13 @@ class TestFilters:
 
 
 class TestCap:
-    def test_cap_trims_the_oldest(self, tmp_path, merchant_keys):
-        from tests.conftest import Caller
-        app = create_app({"data_dir": tmp_path / "d", "dispatcher": False, "journal_cap": 5})
-        svc = app.extensions["mockpay"]
-        svc.clients.add("C", public_key=merchant_keys["public"])
-        caller = Caller(app, {"client_id": "C", "private_key": merchant_keys["private"],
-                              "alipay_public_key": svc.keyring.public_key_body})
+    def test_cap_trims_the_oldest(self, make_ams):
+        svc, caller = make_ams(journal_cap=5)
         for i in range(12):
             caller.call(INQUIRE, {"vaultingRequestId": f"cap-{i}"})
         assert svc.store.journal_count() == 5
-        assert [e["vaultingRequestId"] for e in journal(app)["requests"]] == [f"cap-{i}" for i in range(11, 6, -1)]
-        svc.store.close()
+        assert [e["vaultingRequestId"] for e in journal(caller.http.application)["requests"]] == \
+            [f"cap-{i}" for i in range(11, 6, -1)]
 
     def test_trimming_is_batched(self, tmp_path):
         """With a cap of 100 the journal is trimmed every 10th row, not on every insert."""
@@ -242,16 +236,11 @@ class TestCap:
         assert counts[-1] == 105 and counts[119] == 100
         store.close()
 
-    def test_cap_zero_turns_the_journal_off(self, tmp_path, merchant_keys):
-        from tests.conftest import Caller
-        app = create_app({"data_dir": tmp_path / "d", "dispatcher": False, "journal_cap": 0})
-        svc = app.extensions["mockpay"]
-        svc.clients.add("C", public_key=merchant_keys["public"])
-        caller = Caller(app, {"client_id": "C", "private_key": merchant_keys["private"],
-                              "alipay_public_key": svc.keyring.public_key_body})
+    def test_cap_zero_turns_the_journal_off(self, make_ams):
+        svc, caller = make_ams(journal_cap=0)
         assert caller.call(VAULT, vault_body("off"))["result"]["resultCode"] == "SUCCESS"
         assert svc.store.journal_count() == 0
-        svc.store.close()
+        assert journal(caller.http.application)["requests"] == []
 
     def test_a_journal_failure_does_not_break_the_answer(self, app, ams, services, monkeypatch):
         def broken(row):

@@ -9,13 +9,12 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-import requests
 
 from mockpay.store import Store
 from tests.integration.sdk import execute, inquire_request
 from tests.integration.sdk_sessions import session_request
-from tests.support import MC_OK, VISA_OK, ServerProcess, sdk_body, signed_headers
-from tests.webhook import Receiver
+from tests.support import MC_OK, VISA_OK, ServerProcess, ams_call
+from tests.webhook import Receiver, admin, register
 
 pytestmark = pytest.mark.browser
 
@@ -166,24 +165,14 @@ def test_session_data_opens_the_page(context, sdk_client, tls_server):
 @pytest.fixture(scope="module")
 def clock_server(tmp_path_factory):
     server = ServerProcess(tmp_path_factory.mktemp("session-clock") / "data", workers=2).start()
-    server.client = json.loads(server.cli("clients", "add", "SANDBOX_CLOCK", "--generate", "--json").stdout)
+    server.client = register(server, "SANDBOX_CLOCK")
     yield server
     server.stop()
 
 
-def advance_clock(server: ServerProcess, seconds: float) -> None:
-    """Move the server's mock clock (POST /_mockpay/clock/advance)."""
-    response = requests.post(server.base_url + "/_mockpay/clock/advance", json={"seconds": seconds}, timeout=10)
-    assert response.status_code == 200, response.text
-
-
 def call(server: ServerProcess, path: str, body: dict) -> dict:
-    text = sdk_body(body)
-    c = server.client
-    headers = signed_headers(c["clientId"], c["merchantPrivateKey"], path, text)
-    response = requests.post(server.base_url + path, data=text.encode(), headers=headers, timeout=10)
-    assert response.status_code == 200
-    return response.json()
+    """A signed AMS call whose answer must be HTTP 200 and signed by the mock."""
+    return ams_call(server, path, body).json()
 
 
 def create_session(server: ServerProcess, request_id: str) -> dict:
@@ -202,7 +191,7 @@ def test_expired_session_shows_a_clear_page_and_vaults_nothing(context, clock_se
     page.goto(open_form["normalUrl"])
     fill(page, VISA_OK)  # the buyer types, then leaves the page open past the session's end
 
-    advance_clock(clock_server, 30 * 60 + 1)
+    admin(clock_server, "POST", "/clock/advance", json={"seconds": 30 * 60 + 1})
 
     other = context.new_page()
     response = other.goto(fresh["normalUrl"])
@@ -240,9 +229,9 @@ def test_cache_card_token_expires_on_the_mock_clock(clock_server):
             "redirectUrl": "https://merchant.example/return", "env": {"terminalType": "WEB"},
             "paymentMethodDetail": {"paymentMethodType": "CARD", "card": {"cardToken": token}}})
 
-    advance_clock(clock_server, 29 * 60)
+    admin(clock_server, "POST", "/clock/advance", json={"seconds": 29 * 60})
     assert vault_with(tokens[0])["result"]["resultCode"] == "SUCCESS"
-    advance_clock(clock_server, 61)
+    admin(clock_server, "POST", "/clock/advance", json={"seconds": 61})
     assert vault_with(tokens[1])["result"]["resultCode"] == "INVALID_PAYMENTMETHOD_TOKEN"
     log = clock_server.log()
     assert MC_OK not in log

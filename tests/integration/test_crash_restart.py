@@ -55,10 +55,18 @@ def test_sigkill_under_load_loses_nothing_that_was_answered(tmp_path, receiver_h
 
         answered: dict[str, str] = {}  # vaultingRequestId -> cardToken of an S answer
         cut_off: list[str] = []        # sent, no answer (the kill)
+        failures: list[str] = []       # an assert in a thread only ends the thread: record it here
         lock = threading.Lock()
         stop = threading.Event()
 
         def load(n: int) -> None:
+            try:
+                send(n)
+            except Exception as exc:  # AssertionError included
+                with lock:
+                    failures.append(f"load thread {n}: {exc!r}")
+
+        def send(n: int) -> None:
             session = requests.Session()
             for i in range(PER_THREAD):
                 if stop.is_set():
@@ -72,8 +80,9 @@ def test_sigkill_under_load_loses_nothing_that_was_answered(tmp_path, receiver_h
                     with lock:
                         cut_off.append(request_id)
                     return
-                assert response.status_code == 200
-                assert response_verifies(VAULT, response.headers, response.content, client["alipayPublicKey"])
+                assert response.status_code == 200, (request_id, response.status_code, response.text[:300])
+                assert response_verifies(VAULT, response.headers, response.content,
+                                         client["alipayPublicKey"]), request_id
                 answer = response.json()
                 assert answer["result"]["resultCode"] == "SUCCESS", answer
                 with lock:
@@ -82,12 +91,15 @@ def test_sigkill_under_load_loses_nothing_that_was_answered(tmp_path, receiver_h
         threads = [threading.Thread(target=load, args=(n,)) for n in range(THREADS)]
         for t in threads:
             t.start()
-        wait_until(lambda: len(answered) >= KILL_AFTER, timeout=60, what=f"{KILL_AFTER} answered vaults")
+        wait_until(lambda: len(answered) >= KILL_AFTER or failures, timeout=60, what=f"{KILL_AFTER} answered vaults")
+        assert not failures, failures
         wait_until(lambda: receiver.calls, timeout=30, what="notifications on their way")
         server.kill()
         stop.set()
         for t in threads:
             t.join(30)
+        assert not [t for t in threads if t.is_alive()], "a load thread still running 30 s after the kill"
+        assert not failures, failures
         assert server.proc.returncode == -signal.SIGKILL
         at_kill = dict(answered)
 

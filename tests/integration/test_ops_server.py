@@ -7,7 +7,6 @@ import json
 import os
 import re
 import signal
-import time
 import uuid
 from pathlib import Path
 
@@ -15,7 +14,8 @@ import pytest
 import requests
 
 from tests.integration.sdk import execute, vault_request
-from tests.support import ServerProcess, free_port, sdk_body, signed_headers, vault_body
+from tests.support import ServerProcess, ams_call, free_port, sdk_body, signed_headers, vault_body
+from tests.webhook import register, wait_until
 
 AMEX = "378282246310005"
 AMEX_CVV = "0466"
@@ -28,36 +28,14 @@ def cvv_in(log: str, cvv: str) -> bool:
     return re.search(rf"(?<![\d.,:]){cvv}(?![\d])", log) is not None
 
 
-def register(server: ServerProcess, client_id: str) -> dict:
-    return json.loads(server.cli("clients", "add", client_id, "--generate", "--json").stdout)
-
-
-def post_signed(server: ServerProcess, client: dict, path: str, body: dict) -> dict:
-    text = sdk_body(body)
-    headers = signed_headers(client["clientId"], client["merchantPrivateKey"], path, text)
-    response = requests.post(server.base_url + path, data=text.encode(), headers=headers, timeout=10)
-    assert response.status_code == 200
-    return response.json()
-
-
-def wait_for(predicate, timeout: float = 10.0):
-    """Log lines reach the file a moment after the answer: poll, don't sleep blindly."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.05)
-
-
 def test_sdk_vault_leaves_no_card_data_in_the_text_log(tls_server, sdk_client):
     request_id = "log-" + uuid.uuid4().hex
     answer = execute(sdk_client, vault_request(request_id, AMEX, cvv=AMEX_CVV))
     assert answer["result"]["resultCode"] == "SUCCESS"
-    line = wait_for(lambda: next((l for l in tls_server.log().splitlines()
-                                  if "/vaults/vaultPaymentMethod" in l and "client=SANDBOX_SDK" in l
-                                  and "result=SUCCESS" in l), None))
-    assert line is not None, tls_server.log()[-2000:]
+    # log lines reach the file a moment after the answer: poll, don't sleep blindly
+    line = wait_until(lambda: next((l for l in tls_server.log().splitlines()
+                                    if "/vaults/vaultPaymentMethod" in l and "client=SANDBOX_SDK" in l
+                                    and "result=SUCCESS" in l), None), what="the vault's line in the text log")
     assert re.search(r"POST /ams/sandbox/api/v1/vaults/vaultPaymentMethod client=SANDBOX_SDK result=SUCCESS "
                      r"\d+\.\dms$", line), line
     log = tls_server.log()
@@ -78,19 +56,18 @@ def json_server(tmp_path_factory):
 class TestJsonLogsAndJournal:
     def test_every_line_is_json_and_card_data_never_appears(self, json_server):
         c = json_server.client
-        ok = post_signed(json_server, c, "/ams/api/v1/vaults/vaultPaymentMethod",
-                         vault_body("json-ok", card_no=VISA, cvv=VISA_CVV))
+        ok = ams_call(json_server, "/ams/api/v1/vaults/vaultPaymentMethod",
+                      vault_body("json-ok", card_no=VISA, cvv=VISA_CVV), client=c).json()
         assert ok["result"]["resultCode"] == "SUCCESS"
-        bad = post_signed(json_server, c, "/ams/api/v1/vaults/vaultPaymentMethod",
-                          vault_body("json-bad", card_no=VISA, cvv=VISA_CVV, expiryMonth="13"))
+        bad = ams_call(json_server, "/ams/api/v1/vaults/vaultPaymentMethod",
+                       vault_body("json-bad", card_no=VISA, cvv=VISA_CVV, expiryMonth="13"), client=c).json()
         assert bad["result"]["resultCode"] == "PARAM_ILLEGAL"
 
         def api_lines():
             parsed = [json.loads(l) for l in json_server.log().splitlines() if l.strip()]
             return [p for p in parsed if p.get("logger") == "mockpay.api"]
 
-        lines = wait_for(lambda: len(api_lines()) >= 2 and api_lines())
-        assert lines, json_server.log()[-2000:]
+        lines = wait_until(lambda: len(api_lines()) >= 2 and api_lines(), what="two mockpay.api lines in the log")
         by_code = {l["resultCode"]: l for l in lines}
         success = by_code["SUCCESS"]
         assert success["method"] == "POST" and success["path"] == "/ams/api/v1/vaults/vaultPaymentMethod"
@@ -108,9 +85,9 @@ class TestJsonLogsAndJournal:
 
     def test_journal_over_http(self, json_server):
         c = json_server.client
-        post_signed(json_server, c, "/v1/vaults/vaultPaymentMethod", vault_body("journal-1", card_no=AMEX,
-                                                                                cvv=AMEX_CVV))
-        post_signed(json_server, c, "/v1/vaults/inquireVaulting", {"vaultingRequestId": "journal-1"})
+        ams_call(json_server, "/v1/vaults/vaultPaymentMethod", vault_body("journal-1", card_no=AMEX, cvv=AMEX_CVV),
+                 client=c)
+        ams_call(json_server, "/v1/vaults/inquireVaulting", {"vaultingRequestId": "journal-1"}, client=c)
         response = requests.get(json_server.base_url + "/_mockpay/requests",
                                 params={"vaultingRequestId": "journal-1"}, timeout=10)
         assert response.status_code == 200
@@ -123,11 +100,11 @@ class TestJsonLogsAndJournal:
 
     def test_reset_over_http(self, json_server):
         c = json_server.client
-        post_signed(json_server, c, "/v1/vaults/vaultPaymentMethod", vault_body("reset-1"))
+        ams_call(json_server, "/v1/vaults/vaultPaymentMethod", vault_body("reset-1"), client=c)
         out = requests.post(json_server.base_url + "/_mockpay/reset", json={"clientId": "JSON_SHOP"}, timeout=10)
         assert out.status_code == 200 and out.json()["deleted"]["vaults"] >= 1
         assert requests.get(json_server.base_url + "/_mockpay/vaults", timeout=10).json()["vaults"] == []
-        again = post_signed(json_server, c, "/v1/vaults/inquireVaulting", {"vaultingRequestId": "reset-1"})
+        again = ams_call(json_server, "/v1/vaults/inquireVaulting", {"vaultingRequestId": "reset-1"}, client=c).json()
         assert again["result"]["resultCode"] == "VAULTING_NOT_EXIST"
 
 
@@ -171,7 +148,11 @@ class TestHttpAndHttps:
         server = ServerProcess(tmp_path / "data", workers=1, extra_args=("--https-port", str(https_port))).start()
         ca = str(server.data_dir / "tls" / "ca.pem")
         https_base = f"https://127.0.0.1:{https_port}"
-        assert wait_for(lambda: not _refused(https_base + "/_mockpay/health", ca), 20), server.log()
+        try:
+            wait_until(lambda: not _refused(https_base + "/_mockpay/health", ca), what="the HTTPS listener")
+        except AssertionError as exc:
+            server.stop()
+            raise AssertionError(f"{exc}\n{server.log()}") from None
         return server, https_base, ca
 
     def test_both_listeners_share_one_state(self, tmp_path):
@@ -203,8 +184,8 @@ class TestHttpAndHttps:
             server.proc.wait(20)
             assert server.proc.returncode != 0
             assert "a listener stopped" in server.log()
-            assert wait_for(lambda: _refused(server.base_url + "/_mockpay/health", True)
-                            and _refused(https_base + "/_mockpay/health", ca), 20)
+            wait_until(lambda: _refused(server.base_url + "/_mockpay/health", True)
+                       and _refused(https_base + "/_mockpay/health", ca), what="both listeners to close")
         finally:
             server.stop()
             server.kill()
