@@ -1,9 +1,9 @@
 """The ceiling of this stack: a bare Flask app whose only work is signing a
 response of a given size with RSA-2048, served by the same gunicorn settings.
 
-With CEILING_SQLITE=<file> (or `STATE` set), each request also stores its body and
-answer in one SQLite write transaction (WAL, synchronous=NORMAL, as mockpay does):
-the least a stateful emulator does, for comparison (bench/cpu_breakdown.py)."""
+With `STATE` set to a file (bench/cpu_breakdown.py does), each request also stores its
+body and answer in one SQLite write transaction (WAL, synchronous=NORMAL, as mockpay does):
+the least a stateful emulator does, for comparison."""
 from __future__ import annotations
 
 import os
@@ -19,7 +19,7 @@ SIZE = int(os.environ.get("CEILING_BODY_BYTES", "600"))
 BODY = (b'{"result":{"resultStatus":"S","resultCode":"SUCCESS","resultMessage":"success"},"pad":"'
         + b"x" * max(0, SIZE - 90) + b'"}')
 
-STATE = os.environ.get("CEILING_SQLITE")
+STATE: str | None = None
 _local = threading.local()
 
 app = Flask(__name__)
