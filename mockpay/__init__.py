@@ -76,7 +76,7 @@ def build_services(config: Config, set_clock_scale: bool = True) -> Services:
     dispatcher.add_task(vaulting.expire_challenges)
     # -- developer experience (issue 6, dx-ops) --
     journal = Journal(store, clock, config.journal_cap)
-    state = State(store, clients)
+    state = State(store, clients, vaulting)
     return Services(config=config, store=store, clock=clock, keyring=keyring, clients=clients,
                     scenarios=scenarios, card_tokens=card_tokens, vaulting=vaulting, sessions=sessions,
                     notifier=notifier, dispatcher=dispatcher, journal=journal, state=state)

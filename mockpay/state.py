@@ -1,7 +1,10 @@
 """Looking at and resetting the mock's state, for the admin API and the CLI.
 
 Vaults are shown with the masked card (first six and last four digits), never
-the sealed number; reset deletes recorded state (vaults, the journal and every
+the sealed number, and as inquireVaulting would answer: a 3DS challenge left
+open past its time is failed before it is read, so the admin API, the CLI, the
+dashboard and inquireVaulting agree even while the dispatcher has not run.
+Reset deletes recorded state (vaults, the journal and every
 other per-client table) and keeps registered clients, keys and the clock.
 """
 from __future__ import annotations
@@ -52,14 +55,16 @@ def describe_vault(row) -> dict:
 
 
 class State:
-    def __init__(self, store, clients):
+    def __init__(self, store, clients, vaulting):
         self.store = store
         self.clients = clients
+        self.vaulting = vaulting
 
     def vaults(self, client_id: str | None = None, status: str | None = None, limit: int = 100,
                offset: int = 0) -> list[dict]:
         if status is not None and status not in VAULT_STATUSES:
             raise StateError("BAD_REQUEST", f"status must be one of {', '.join(VAULT_STATUSES)}")
+        self.vaulting.expire_challenges()
         rows = self.store.list_vaults(client_id=client_id, status=status, limit=limit, offset=offset)
         return [describe_vault(r) for r in rows]
 
@@ -68,7 +73,7 @@ class State:
             row = self.store.get_vault(client_id, vaulting_request_id)
             if row is None:
                 raise StateError("NOT_FOUND", f"client {client_id!r} has no vault {vaulting_request_id!r}")
-            return describe_vault(row)
+            return describe_vault(self.vaulting.expire_if_due(row))
         rows = self.store.find_vaults(vaulting_request_id)
         if not rows:
             raise StateError("NOT_FOUND", f"no vault {vaulting_request_id!r}")
@@ -76,7 +81,7 @@ class State:
             owners = ", ".join(r["client_id"] for r in rows)
             raise StateError("CONFLICT", f"vaultingRequestId {vaulting_request_id!r} is used by several clients "
                                          f"({owners}); name one with clientId")
-        return describe_vault(rows[0])
+        return describe_vault(self.vaulting.expire_if_due(rows[0]))
 
     def reset(self, client_id: str | None = None) -> dict:
         """Everything (client_id None) or one registered client's state."""

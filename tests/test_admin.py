@@ -9,6 +9,8 @@ from mockpay.config import load_config
 from tests.conftest import Caller
 from tests.support import MC_OK, OWN_OK, VISA_OK, vault_body
 
+CHALLENGE_CARD = "4000000207000003"   # VERIFICATION_IN_PROCESS with every URL
+
 VAULT = "/ams/api/v1/vaults/vaultPaymentMethod"
 INQUIRE = "/ams/api/v1/vaults/inquireVaulting"
 
@@ -88,6 +90,22 @@ class TestVaults:
         v = admin.get("/_mockpay/vaults/shared?clientId=OTHER").get_json()
         assert v["clientId"] == "OTHER" and v["card"]["brand"] == "MASTERCARD"
         error_of(admin.get("/_mockpay/vaults/shared?clientId=NOBODY"), 404, "NOT_FOUND")
+
+
+    def test_an_overdue_challenge_reads_as_failed_as_inquire_vaulting_says(self, admin, ams, services):
+        # the dispatcher is off here: nothing but the read itself can fail the overdue challenge
+        ams.call(VAULT, vault_body("late", card_no=CHALLENGE_CARD))
+        ams.call(VAULT, vault_body("open", card_no=CHALLENGE_CARD))
+        assert admin.get("/_mockpay/vaults/late").get_json()["status"] == "PROCESSING"
+        services.clock.advance(services.config.challenge_ttl + 1)
+        shown = admin.get("/_mockpay/vaults/late?clientId=SANDBOX_TEST").get_json()
+        assert (shown["status"], shown["vaultingResultCode"]) == ("FAIL", "USER_PAYMENT_VERIFICATION_FAILED")
+        listed = {v["vaultingRequestId"]: v["status"] for v in admin.get("/_mockpay/vaults").get_json()["vaults"]}
+        assert listed == {"late": "FAIL", "open": "FAIL"}
+        inquired = ams.call(INQUIRE, {"vaultingRequestId": "open"})
+        assert (inquired["vaultingStatus"], inquired["vaultingResultCode"]) == \
+               ("FAIL", "USER_PAYMENT_VERIFICATION_FAILED")
+        assert len(services.notifier.list(vaulting_request_id="late")) == 1  # failed once, notified once
 
 
 class TestReset:

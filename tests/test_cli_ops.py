@@ -74,6 +74,21 @@ class TestVaults:
         result = run(data_dir, "vaults", "show", "nope")
         assert result.exit_code == 1 and "no vault 'nope'" in result.output
 
+    def test_an_overdue_challenge_shows_as_failed(self, tmp_path, merchant_keys):
+        app = create_app({"data_dir": tmp_path, "dispatcher": False})
+        svc = app.extensions["mockpay"]
+        svc.clients.add("SHOP", public_key=merchant_keys["public"])
+        shop = Caller(app, {"client_id": "SHOP", "private_key": merchant_keys["private"],
+                            "alipay_public_key": svc.keyring.public_key_body})
+        for request_id in ("late", "open"):
+            shop.call(VAULT, vault_body(request_id, card_no="4000000207000003"))  # a 3DS challenge
+        svc.clock.advance(svc.config.challenge_ttl + 1)
+        svc.store.close()
+        shown = json.loads(run(tmp_path, "vaults", "show", "late", "--json").output)
+        assert (shown["status"], shown["vaultingResultCode"]) == ("FAIL", "USER_PAYMENT_VERIFICATION_FAILED")
+        listed = json.loads(run(tmp_path, "vaults", "list", "--json").output)["vaults"]
+        assert {v["vaultingRequestId"]: v["status"] for v in listed} == {"late": "FAIL", "open": "FAIL"}
+
     def test_bad_status_is_a_usage_error(self, data_dir):
         result = run(data_dir, "vaults", "list", "--status", "DONE")
         assert result.exit_code == 2 and "DONE" in result.output
