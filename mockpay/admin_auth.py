@@ -30,8 +30,9 @@ from urllib.parse import urlencode, urlsplit
 
 from flask import Flask, Response, abort, after_this_request, jsonify, redirect, request
 
-PREFIX = "/_mockpay"
-OPEN_PATHS = {"/_mockpay/health"}
+PREFIX = "/_mockpay"            # the admin API, its OpenAPI document and docs
+UI_PREFIX = PREFIX + "/ui"      # the dashboard's HTML pages
+OPEN_PATHS = {PREFIX + "/health"}
 COOKIE = "mockpay_admin_token"
 QUERY = "token"
 ENV = "MOCKPAY_ADMIN_TOKEN"
@@ -61,8 +62,18 @@ def check_bind(config) -> None:
         f"then needs 'Authorization: Bearer <token>'), or listen on 127.0.0.1.")
 
 
+def under(path: str, prefix: str) -> bool:
+    return path == prefix or path.startswith(prefix + "/")
+
+
 def is_admin_path(path: str) -> bool:
-    return path == PREFIX or path.startswith(PREFIX + "/")
+    """Anything under /_mockpay, the dashboard included."""
+    return under(path, PREFIX)
+
+
+def is_admin_json_path(path: str) -> bool:
+    """/_mockpay/... except the dashboard's HTML pages: errors there are JSON."""
+    return under(path, PREFIX) and not under(path, UI_PREFIX)
 
 
 def _unauthorized(message: str) -> Response:

@@ -20,12 +20,10 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import Schema
 
+from .admin_auth import PREFIX as ADMIN_PREFIX, UI_PREFIX, under
 from .codes import API_CODES, GATEWAY_CODES, RESULT_CODES
 from .schemas.fields import AmsBoolean, AmsInteger, AmsString
 
-ADMIN_PREFIX = "/_mockpay"
-# Server-rendered HTML under the admin prefix that is not part of the admin API.
-UNDOCUMENTED_PREFIXES = ("/_mockpay/ui", "/_mockpay/static")
 OPENAPI_VERSION = "3.1.0"
 ASCII_PATTERN = "^[\\x20-\\x7e]*$"
 STATUS_TEXT = {200: "OK", 201: "Created", 202: "Accepted", 204: "No content"}
@@ -303,7 +301,7 @@ class _Builder:
             if getattr(view, "ams_api", None):
                 path, operations = self.ams_operation(rule, view)
             elif described is not None or (rule.rule.startswith(ADMIN_PREFIX + "/")
-                                           and not rule.rule.startswith(UNDOCUMENTED_PREFIXES)):
+                                           and not under(rule.rule, UI_PREFIX)):  # the dashboard is HTML
                 path, operations = self.documented_operation(rule, view, described or Doc())
             else:
                 continue

@@ -8,6 +8,7 @@ import os
 from flask import Blueprint, jsonify, request
 
 from .. import openapi
+from ..admin_auth import PREFIX
 from ..cards import redact_card_numbers
 from ..clients import ClientError
 from ..clock import iso
@@ -19,7 +20,7 @@ from ..state import StateError
 from ..vaulting import ChallengeError
 from .gateway import services
 
-bp = Blueprint("admin", __name__, url_prefix="/_mockpay")
+bp = Blueprint("admin", __name__, url_prefix=PREFIX)
 
 
 class AdminError(Exception):

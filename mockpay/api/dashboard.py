@@ -17,13 +17,14 @@ from urllib.parse import quote
 
 from flask import Blueprint, redirect, render_template, request, url_for
 
+from ..admin_auth import UI_PREFIX
 from ..clock import iso
 from ..notify import STATUSES as NOTIFICATION_STATUSES, NotFound
 from ..state import VAULT_STATUSES
 from .admin import NOTIFICATION_ID
 from .gateway import services
 
-bp = Blueprint("dashboard", __name__, url_prefix="/_mockpay/ui")
+bp = Blueprint("dashboard", __name__, url_prefix=UI_PREFIX)
 
 LIST_LIMIT = 200
 QUICK_ADVANCE = ((60, "+1 minute"), (3600, "+1 hour"), (86400, "+1 day"))

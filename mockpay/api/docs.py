@@ -9,8 +9,9 @@ from flask import Blueprint, current_app, jsonify, render_template, request
 from markupsafe import Markup, escape
 
 from .. import openapi
+from ..admin_auth import PREFIX
 
-bp = Blueprint("docs", __name__, url_prefix="/_mockpay")
+bp = Blueprint("docs", __name__, url_prefix=PREFIX)
 
 PREFIX_ORDER = ("prod", "sandbox", "short")
 

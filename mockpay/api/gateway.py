@@ -17,6 +17,7 @@ from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from .. import signing
+from ..admin_auth import is_admin_json_path, under
 from ..clients import CLIENT_ID
 from ..codes import AmsError
 from ..schemas import load, valid_fields
@@ -32,13 +33,7 @@ def services():
 
 
 def is_api_path(path: str) -> bool:
-    return any(path == p or path.startswith(p + "/") for p in PREFIXES.values())
-
-
-def is_admin_json_path(path: str) -> bool:
-    """/_mockpay/... except the dashboard's HTML pages under /_mockpay/ui."""
-    return (path == "/_mockpay" or path.startswith("/_mockpay/")) and not (
-        path == "/_mockpay/ui" or path.startswith("/_mockpay/ui/"))
+    return any(under(path, p) for p in PREFIXES.values())
 
 
 def register_api(app: Flask, blueprint) -> None:
