@@ -131,18 +131,24 @@ def _name(common_name: str) -> x509.Name:
     ])
 
 
+def ca_path(data_dir: Path) -> Path:
+    """Where the local CA's certificate is (or will be): `<data_dir>/tls/ca.pem`."""
+    return Path(data_dir) / "tls" / "ca.pem"
+
+
 def ensure_tls(data_dir: Path, hosts: tuple[str, ...] = ()) -> tuple[Path, Path, Path]:
-    """Create (once) a local CA in `<data_dir>/tls/ca.pem`, and a server certificate
+    """Create (once) a local CA at ca_path(data_dir), and a server certificate
     for localhost, 127.0.0.1, ::1 and `hosts`, issued by it. Returns (ca, cert, key) paths.
     The server certificate is reissued whenever the set of names changes."""
-    tls_dir = Path(data_dir) / "tls"
+    ca = ca_path(data_dir)
+    tls_dir = ca.parent
     names = sorted({"localhost", "127.0.0.1", "::1", *hosts})
-    ca_path, ca_key_path = tls_dir / "ca.pem", tls_dir / "ca-key.pem"
+    ca_key_path = tls_dir / "ca-key.pem"
     cert_path, key_path = tls_dir / "server.pem", tls_dir / "server-key.pem"
     names_path = tls_dir / "server.names"
     now = dt.datetime.now(dt.timezone.utc)
     with _locked(tls_dir):
-        if not ca_path.exists():
+        if not ca.exists():
             ca_key = signing.generate_private_key()
             ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
             ca_cert = (
@@ -163,10 +169,10 @@ def ensure_tls(data_dir: Path, hosts: tuple[str, ...] = ()) -> tuple[Path, Path,
             )
             _write_private(ca_key_path, ca_key.private_bytes(
                 serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-            ca_path.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+            ca.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
         if not cert_path.exists() or not names_path.exists() or names_path.read_text() != "\n".join(names):
             ca_key = serialization.load_pem_private_key(ca_key_path.read_bytes(), password=None)
-            ca_cert = x509.load_pem_x509_certificate(ca_path.read_bytes())
+            ca_cert = x509.load_pem_x509_certificate(ca.read_bytes())
             key = signing.generate_private_key()
             alt = []
             for n in names:
@@ -198,4 +204,4 @@ def ensure_tls(data_dir: Path, hosts: tuple[str, ...] = ()) -> tuple[Path, Path,
                 serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
             cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
             names_path.write_text("\n".join(names))
-    return ca_path, cert_path, key_path
+    return ca, cert_path, key_path

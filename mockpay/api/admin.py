@@ -12,6 +12,7 @@ from ..admin_auth import PREFIX
 from ..cards import redact_card_numbers
 from ..clients import ClientError
 from ..clock import iso
+from ..crypto import ca_path
 from ..notify import STATUSES, NotFound
 from ..scenarios import ScenarioError
 from ..schemas import admin as admin_schemas
@@ -350,9 +351,8 @@ def reset():
 @openapi.doc(content_type="application/x-pem-file")
 def ca_certificate():
     """The local CA that issued the HTTPS certificate, for clients to trust (public, not a secret)."""
-    from pathlib import Path
     from flask import Response
-    path = Path(services().config.data_dir) / "tls" / "ca.pem"
+    path = ca_path(services().config.data_dir)
     if not path.exists():
         raise AdminError(404, "NOT_FOUND", "this server has no TLS CA yet (start it with --tls or --https-port)")
     return Response(path.read_bytes(), content_type="application/x-pem-file")

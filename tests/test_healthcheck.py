@@ -1,0 +1,46 @@
+"""`python -m mockpay.healthcheck` (the Docker HEALTHCHECK): which URL it asks, and
+that bad settings are one "unhealthy" line, not a traceback. The call against a
+running server is in tests/integration/test_docker_start.py."""
+from __future__ import annotations
+
+import pytest
+
+from mockpay import healthcheck
+from mockpay.config import load_config
+from mockpay.crypto import ensure_tls
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch, tmp_path):
+    for name in ("MOCKPAY_PORT", "MOCKPAY_TLS", "MOCKPAY_HTTPS_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MOCKPAY_DATA_DIR", str(tmp_path / "data"))
+
+
+def test_plain_http_on_the_configured_port(monkeypatch):
+    monkeypatch.setenv("MOCKPAY_PORT", "9123")
+    assert healthcheck.url_and_context(load_config()) == ("http://127.0.0.1:9123/_mockpay/health", None)
+
+
+def test_tls_verifies_against_the_data_dirs_ca(monkeypatch, tmp_path):
+    ensure_tls(tmp_path / "data")
+    monkeypatch.setenv("MOCKPAY_TLS", "true")
+    url, context = healthcheck.url_and_context(load_config())
+    assert url == "https://127.0.0.1:8080/_mockpay/health"
+    subjects = [dict(x[0] for x in ca["subject"]) for ca in context.get_ca_certs()]
+    assert [s["commonName"] for s in subjects] == ["mockpay local CA"]
+
+
+@pytest.mark.parametrize("env", [{"MOCKPAY_PORT": "eighty"}, {"MOCKPAY_TLS": "1"}])  # no CA in the data dir
+def test_bad_settings_are_one_unhealthy_line(monkeypatch, capsys, env):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert healthcheck.main() == 1
+    err = capsys.readouterr().err
+    assert err.startswith("unhealthy: ") and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_no_server_is_unhealthy(monkeypatch, capsys):
+    monkeypatch.setenv("MOCKPAY_PORT", "1")  # nothing listens on port 1
+    assert healthcheck.main() == 1
+    assert capsys.readouterr().err.startswith("unhealthy: http://127.0.0.1:1/_mockpay/health: ")
