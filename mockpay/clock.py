@@ -8,6 +8,7 @@ SQLite, so every gunicorn worker and every restart sees the same time, and
 from __future__ import annotations
 
 import datetime as dt
+import math
 import time
 
 
@@ -53,7 +54,13 @@ class Clock:
         return self._state()[2]
 
     def advance(self, seconds: float) -> float:
-        """Move the clock forward; ValueError for a negative step or one past LATEST."""
-        if not seconds >= 0:
-            raise ValueError("the clock only moves forward")
+        """Move the clock forward; ValueError for a step that is negative, not a finite
+        number (NaN, or an int too large for a float, included) or past LATEST. Its
+        message can be shown as it is."""
+        try:
+            seconds = float(seconds)
+        except (TypeError, ValueError, OverflowError):
+            seconds = math.nan
+        if not (math.isfinite(seconds) and seconds >= 0):
+            raise ValueError("seconds must be a number >= 0 (the clock only moves forward)")
         return self._store.clock_reanchor(advance_by=seconds, latest=LATEST)

@@ -81,6 +81,22 @@ def test_the_clock_cannot_be_advanced_past_the_year_9000(app, services):
         services.clock.advance(float("nan"))
 
 
+def test_an_integer_too_large_for_a_float_is_a_400_not_a_500(app, services):
+    """JSON allows an integer of any length; float() of one past 1.8e308 raises OverflowError."""
+    http = app.test_client()
+    before = services.clock.now()
+    huge = "1" + "0" * 400
+    refused = http.post("/_mockpay/clock/advance", data='{"seconds": %s}' % huge, content_type="application/json")
+    assert refused.status_code == 400, refused.data
+    assert refused.get_json()["error"] == {"code": "BAD_REQUEST",
+                                           "message": "seconds must be a number >= 0 (the clock only moves forward)"}
+    page = http.post("/_mockpay/ui/clock/advance", data={"seconds": huge})
+    assert page.status_code == 400 and "seconds must be a number &gt;= 0" in page.get_data(as_text=True)
+    assert services.clock.now() - before < 60
+    with pytest.raises(ValueError, match="seconds must be a number"):
+        services.clock.advance(10 ** 400)
+
+
 def test_cli_refuses_to_advance_the_clock_past_the_year_9000(tmp_path):
     import subprocess
     import sys
