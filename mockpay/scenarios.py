@@ -519,7 +519,20 @@ FILE_SCHEMA = FileSchema()
 
 # -- YAML with line numbers ------------------------------------------------------------
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+    """The safe loader. A value it cannot build (a date that does not exist, an integer
+    of more digits than Python converts, `!!int abc`) is a MarkedYAMLError naming the
+    value's line, as an unknown tag already is, instead of a bare ValueError."""
+
+    def construct_object(self, node, deep=False):
+        try:
+            return super().construct_object(node, deep=deep)
+        except yaml.MarkedYAMLError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - whatever a constructor raises, it is this value's fault
+            reason = str(exc).split(";")[0]
+            raise yaml.constructor.ConstructorError(None, None, f"this value cannot be read: {reason}",
+                                                    node.start_mark) from None
 
 
 def _line_of(node, path: tuple) -> int | None:
@@ -718,6 +731,12 @@ def parse(text: str, source: str) -> ScenarioSet:
     """Validate and compile one scenario document; raise ScenarioError naming file, line and rule."""
     try:
         node = yaml.compose(text, Loader=_Loader)
+        if node is not None:
+            issues: list[Issue] = []
+            _duplicate_keys(node, issues, source)
+            if issues:
+                raise ScenarioError(issues)
+            data = _Loader("").construct_document(node)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         context = exc.context
@@ -731,11 +750,6 @@ def parse(text: str, source: str) -> ScenarioSet:
         raise ScenarioError([Issue(source, None, None, f"invalid YAML: {exc}")]) from None
     if node is None:
         raise ScenarioError([Issue(source, 1, None, "the file is empty; expected a mapping with rules:")])
-    issues: list[Issue] = []
-    _duplicate_keys(node, issues, source)
-    if issues:
-        raise ScenarioError(issues)
-    data = _Loader("").construct_document(node)
     if not isinstance(data, dict):
         raise ScenarioError([Issue(source, node.start_mark.line + 1, None,
                                    "expected a mapping with rules: (and optionally default:, version:)")])

@@ -212,6 +212,25 @@ class TestInvalidFiles:
         assert issue.source == "ci/rules.yaml" and issue.line in (2, 3)
         assert str(issue).startswith(f"ci/rules.yaml:{issue.line}: invalid YAML")
 
+    @pytest.mark.parametrize("value, reason", [
+        ("!!python/name:os.system x", "could not determine a constructor for the tag"),
+        ("2024-13-45", "this value cannot be read: month must be in 1..12"),
+        ("1" * 5000, "this value cannot be read: Exceeds the limit (4300 digits) for integer string conversion"),
+        ("!!int abc", "this value cannot be read: invalid literal for int()"),
+        ("!!float x", "this value cannot be read: could not convert string to float"),
+        ("!!timestamp x", "this value cannot be read: "),
+        ("!!binary 'not base64!'", "failed to decode base64 data"),
+    ])
+    def test_a_value_yaml_cannot_build_is_an_issue_on_its_line(self, value, reason):
+        (issue,) = issues_of(f"""
+            rules:
+              - match: {{cardNo: "4054695723100768"}}
+                outcome: {{resultCode: SUCCESS, resultMessage: {value}}}
+            """)
+        assert (issue.source, issue.line) == ("ci/rules.yaml", 3)
+        assert reason in issue.message and issue.message.startswith("invalid YAML: ")
+        assert "set_int_max_str_digits" not in issue.message  # Python's advice is not the user's to take
+
     def test_unknown_outcome_code(self):
         (issue,) = issues_of("""
             rules:

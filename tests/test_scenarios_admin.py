@@ -27,6 +27,21 @@ def test_put_validates_and_names_the_client_and_line(app, merchant):
     assert http.get("/_mockpay/clients/SANDBOX_TEST/scenarios").status_code == 404
 
 
+def test_a_value_yaml_cannot_build_is_a_400_not_a_500(app, merchant):
+    """A date that does not exist, or an integer of more digits than Python converts,
+    used to escape the YAML error handling as a bare ValueError."""
+    http = app.test_client()
+    for value in ("2024-13-45", "1" * 5000):
+        response = http.put("/_mockpay/clients/SANDBOX_TEST/scenarios", content_type="application/yaml",
+                            data=CLIENT_RULES.replace("INSUFFICIENT", "STOLEN_CARD").replace(
+                                "this job's Visa is declined", value))
+        assert response.status_code == 400, response.data
+        error = response.get_json()["error"]
+        assert error["code"] == "INVALID_SCENARIOS"
+        assert error["message"].startswith("clients/SANDBOX_TEST:2: invalid YAML: this value cannot be read: ")
+    assert http.get("/_mockpay/clients/SANDBOX_TEST/scenarios").status_code == 404
+
+
 def test_a_client_set_applies_to_that_client_only(app, ams, services, merchant_keys):
     services.clients.add("SANDBOX_JOB_2", public_key=merchant_keys["public"])
     job_2 = type(ams)(app, {**ams.merchant, "client_id": "SANDBOX_JOB_2"})
