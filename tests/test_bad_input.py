@@ -145,6 +145,10 @@ BODIES = [
     ("duplicated-key", '{"vaultingRequestId": "a", "vaultingRequestId": "b"}', "vaultingRequestId appears more than once"),
     ("duplicated-nested-key", '{"paymentMethodDetail": {"card": {"cardNo": "1", "cardNo": "2"}}}',
      "cardNo appears more than once"),
+    # past Python's recursion limit: was UNKNOWN_EXCEPTION (a RecursionError)
+    ("deeply-nested-arrays", "[" * 10_000 + "]" * 10_000, "nests arrays or objects too deeply"),
+    ("deeply-nested-objects", '{"metadata": ' + '{"a": ' * 3_000 + "1" + "}" * 3_001,
+     "nests arrays or objects too deeply"),
 ]
 
 

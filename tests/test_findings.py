@@ -97,6 +97,30 @@ def test_an_integer_too_large_for_a_float_is_a_400_not_a_500(app, services):
         services.clock.advance(10 ** 400)
 
 
+@pytest.mark.parametrize("path", ["/_mockpay/clock/advance", "/_mockpay/reset", "/_mockpay/clients",
+                                  "/_mockpay/vaults/v-1/complete", "/_mockpay/scenarios/reset"])
+def test_an_admin_body_nested_past_the_recursion_limit_is_a_400_not_a_500(app, path):
+    response = app.test_client().post(path, data="[" * 100_000 + "]" * 100_000, content_type="application/json")
+    assert response.status_code == 400, response.data
+    assert response.get_json()["error"] == {"code": "BAD_REQUEST",
+                                            "message": "the body nests arrays or objects too deeply"}
+
+
+def test_a_broken_scenario_reset_body_resets_nothing(app, ams):
+    """It used to be read leniently: a body that was not JSON restarted every client's sequences."""
+    card = "4000000501000006"  # UNKNOWN_EXCEPTION, then SUCCESS
+    assert ams.call("/ams/api/v1/vaults/vaultPaymentMethod", vault_body("seq-1", card))["result"][
+        "resultCode"] == "UNKNOWN_EXCEPTION"
+    http = app.test_client()
+    for body, content_type in [('{"clientId": "SANDBOX_TEST"', "application/json"),
+                               ("clientId=SANDBOX_TEST", "application/x-www-form-urlencoded")]:
+        response = http.post("/_mockpay/scenarios/reset", data=body, content_type=content_type)
+        assert response.status_code == 400 and response.get_json()["error"]["code"] == "BAD_REQUEST"
+    assert ams.call("/ams/api/v1/vaults/vaultPaymentMethod", vault_body("seq-2", card))["result"][
+        "resultCode"] == "SUCCESS", "the sequence went on: nothing was reset"
+    assert http.post("/_mockpay/scenarios/reset").get_json() == {"reset": 1}  # no body at all: everything
+
+
 def test_cli_refuses_to_advance_the_clock_past_the_year_9000(tmp_path):
     import subprocess
     import sys

@@ -44,10 +44,18 @@ def json_body() -> dict:
     if not request.is_json:
         got = redact_card_numbers(request.mimetype[:100]) or "none"  # a header: never echo a card number
         raise AdminError(400, "BAD_REQUEST", f"content-type must be application/json (got {got})")
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:
+        raise AdminError(400, "BAD_REQUEST", "the body nests arrays or objects too deeply") from None
     if not isinstance(data, dict):
         raise AdminError(400, "BAD_REQUEST", "the body must be a JSON object")
     return data
+
+
+def json_body_or_empty() -> dict:
+    """{} for no body at all; otherwise json_body(), so a broken body is a 400, never "everything"."""
+    return {} if not request.get_data(cache=True).strip() else json_body()
 
 
 def optional_string(data: dict, name: str) -> str | None:
@@ -186,8 +194,7 @@ def scenario_catalogue():
 @openapi.doc(request=admin_schemas.ScenarioResetSchema)
 def scenario_reset():
     """Restart sequences: {"clientId": ...} for one client, {} for all."""
-    data = request.get_json(silent=True) or {}
-    client_id = optional_string(data, "clientId") if isinstance(data, dict) else None
+    client_id = optional_string(json_body_or_empty(), "clientId")
     return jsonify({"reset": services().scenarios.reset_state(client_id)})
 
 
@@ -336,7 +343,7 @@ def get_vault(vaulting_request_id):
 @openapi.doc(request=ops_schemas.ResetRequestSchema, response=ops_schemas.ResetSchema)
 def reset():
     """Delete recorded state: everything (no body, or {}) or one client's ({"clientId": ...})."""
-    data = {} if not request.get_data(cache=True).strip() else json_body()
+    data = json_body_or_empty()
     unknown = sorted(set(data) - {"clientId"})
     if unknown:
         raise AdminError(400, "BAD_REQUEST", f"unknown field {unknown[0]!r}; the body is {{}} or {{\"clientId\": ...}}")

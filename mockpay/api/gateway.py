@@ -163,6 +163,8 @@ def parse_json() -> object:
         return json.loads(raw.decode("utf-8"), object_pairs_hook=no_duplicates)
     except (UnicodeDecodeError, ValueError):
         raise AmsError("PARAM_ILLEGAL", "the request body is not valid UTF-8 JSON") from None
+    except RecursionError:
+        raise AmsError("PARAM_ILLEGAL", "the request body nests arrays or objects too deeply") from None
 
 
 def ams_endpoint(schema, api: str, response=None, echo: tuple[str, ...] = ()):
