@@ -93,8 +93,8 @@ def vault():
     row = svc.vaulting.expire_if_due(row)
     notifications = svc.notifier.list(vaulting_request_id=request_id, client_id=client_id, limit=LIST_LIMIT)
     challenge = json.loads(row["challenge"] or "null")
-    return _page("dashboard_vault.html", active="vaults", vault=row, challenge=challenge,
-                 events=timeline(row, challenge, notifications), notifications=notifications)
+    return _page("dashboard_vault.html", active="vaults", vault=row,
+                 events=timeline(row, challenge, notifications))
 
 
 def challenge_page(challenge_id: str) -> str:
