@@ -131,6 +131,17 @@ def random_loopback() -> str:
     return f"127.{random.randint(1, 254)}.{random.randint(1, 254)}.{random.randint(2, 254)}"
 
 
+def bind_failed(output: str, host: str, port: int, errno_: int) -> bool:
+    """gunicorn's own line for a refused bind (13: permission denied, 98: in use)."""
+    return f"connection to ('{host}', {port}) failed: [Errno {errno_}]" in output
+
+
+def may_skip_port_443(output: str, host: str) -> bool:
+    """Port 443 refused for want of privilege: the one start failure that is the machine's,
+    not mockpay's, and a reason to skip, except under CI=true, which runs as root."""
+    return bind_failed(output, host, 443, 13) and os.environ.get("CI") != "true"
+
+
 class ServerProcess:
     """`mockpay serve` as a child process (real gunicorn)."""
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import ServerProcess, random_loopback
+from tests.support import ServerProcess, bind_failed, may_skip_port_443, random_loopback
 
 
 def _register(server: ServerProcess, client_id: str) -> dict:
@@ -29,14 +29,18 @@ def http_server(tmp_path_factory):
 def tls_server(tmp_path_factory):
     """`mockpay serve --tls` on port 443 of a loopback address of its own, for the
     unmodified SDK. SSL_CERT_FILE points at the mock's CA for the rest of the run."""
-    host = random_loopback()
-    server = ServerProcess(tmp_path_factory.mktemp("tls") / "data", host=host, port=443, tls=True, workers=2)
-    try:
-        server.start()
-    except RuntimeError as exc:
-        if "Permission denied" in str(exc) or "Address already in use" in str(exc):
-            pytest.skip(f"cannot bind {host}:443 here: {exc.args[0].splitlines()[-1]}")
-        raise
+    data = tmp_path_factory.mktemp("tls") / "data"
+    for attempt in range(3):
+        host = random_loopback()
+        server = ServerProcess(data, host=host, port=443, tls=True, workers=2)
+        try:
+            server.start()
+            break
+        except RuntimeError as exc:
+            if may_skip_port_443(str(exc), host):
+                pytest.skip(f"cannot bind {host}:443 here (not root?)")
+            if not (bind_failed(str(exc), host, 443, 98) and attempt < 2):  # in use: another address
+                raise
     previous = os.environ.get("SSL_CERT_FILE")
     os.environ["SSL_CERT_FILE"] = str(server.data_dir / "tls" / "ca.pem")
     server.client = _register(server, "SANDBOX_SDK")
