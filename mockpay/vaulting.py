@@ -142,9 +142,7 @@ class Vaulting:
         row.update(result_status=res["resultStatus"], result_code=code, result_message=res["resultMessage"])
         if code == "SUCCESS":
             detail = self._payment_method_detail(number, brand, card, outcome)
-            row.update(status="SUCCESS", card_token=detail["card"]["cardToken"],
-                       payment_method_detail=store_mod.dumps(detail),
-                       vaulting_result_code="SUCCESS", vaulting_result_message=VAULTING_MESSAGES["SUCCESS"])
+            row.update(self._vaulted(detail))
             body["paymentMethodDetail"] = detail
         elif code == "VERIFICATION_IN_PROCESS":
             challenge_id = new_id("ch_")
@@ -204,6 +202,13 @@ class Vaulting:
         current = (int(now[:4]), int(now[5:7]))
         full_year = int(year) if len(year) == 4 else 2000 + int(year)
         return (full_year, int(month)) < current
+
+    @staticmethod
+    def _vaulted(detail: dict) -> dict:
+        """The columns of a SUCCESS vault (direct, or after its 3DS challenge)."""
+        return dict(status="SUCCESS", card_token=detail["card"]["cardToken"],
+                    payment_method_detail=store_mod.dumps(detail),
+                    vaulting_result_code="SUCCESS", vaulting_result_message=VAULTING_MESSAGES["SUCCESS"])
 
     def _payment_method_detail(self, number: str, brand: str, card: dict, outcome: Outcome) -> dict:
         detail_card = {
@@ -325,9 +330,7 @@ class Vaulting:
                         issuing_country=challenge.get("issuing_country")))
             res = result("SUCCESS")
             body = {"result": res, "vaultingRequestId": request_id, "paymentMethodDetail": detail}
-            changes = dict(status="SUCCESS", card_token=detail["card"]["cardToken"],
-                           payment_method_detail=store_mod.dumps(detail),
-                           vaulting_result_code="SUCCESS", vaulting_result_message=VAULTING_MESSAGES["SUCCESS"])
+            changes = self._vaulted(detail)
         else:
             if target == "USER_PAYMENT_VERIFICATION_FAILED" or action == "expire":
                 message = CHALLENGE_FAILURES[action].format(minutes=round(self.config.challenge_ttl / 60))
