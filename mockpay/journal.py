@@ -45,6 +45,17 @@ _ID_KEY = re.compile(r"(?:Id|ID|_id)$")
 _FINGERPRINT = re.compile(r"[0-9a-f]{64}")
 
 
+def _unicode(value: str) -> str:
+    """`value` with any lone UTF-16 surrogate (a JSON \\ud800 escape, which mockpay refuses
+    but the journal still records) written as that escape: no UTF-8 encoder, SQLite's
+    included, takes the surrogate itself."""
+    return value if value.isascii() else value.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _text(value: str) -> str:
+    return redact_card_numbers(_unicode(value))
+
+
 def _norm(key: str) -> str:
     return key.replace("_", "").replace("-", "").lower()
 
@@ -61,18 +72,18 @@ def redact(value, keep_fingerprints: bool = False):
             if name in SECRET_KEYS:
                 continue
             if name in CARD_KEYS and isinstance(item, (str, int, float)) and not isinstance(item, bool):
-                out[redact_card_numbers(str(key))] = mask_6_4(str(item))
+                out[_text(str(key))] = mask_6_4(_unicode(str(item)))
                 continue
             if isinstance(item, str) and ((_ID_KEY.search(str(key)) and not could_hold_card_number(item)) or (
                     keep_fingerprints and name == "fingerprint" and _FINGERPRINT.fullmatch(item))):
-                out[redact_card_numbers(str(key))] = item
+                out[_text(str(key))] = _unicode(item)
                 continue
-            out[redact_card_numbers(str(key))] = redact(item, keep_fingerprints)
+            out[_text(str(key))] = redact(item, keep_fingerprints)
         return out
     if isinstance(value, list):
         return [redact(v, keep_fingerprints) for v in value]
     if isinstance(value, str):
-        return redact_card_numbers(value)
+        return _text(value)
     if isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) >= 10 ** 11:
         text = str(value) if isinstance(value, int) else format(value, "f")
         masked = redact_card_numbers(text)

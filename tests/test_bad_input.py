@@ -149,6 +149,13 @@ BODIES = [
     ("deeply-nested-arrays", "[" * 10_000 + "]" * 10_000, "nests arrays or objects too deeply"),
     ("deeply-nested-objects", '{"metadata": ' + '{"a": ' * 3_000 + "1" + "}" * 3_001,
      "nests arrays or objects too deeply"),
+    # half a UTF-16 pair, escaped: valid JSON, not valid Unicode; was UNKNOWN_EXCEPTION (a
+    # UnicodeEncodeError), or a 500 for the duplicated key, whose message quoted it
+    ("lone-surrogate-in-a-value", '{"metadata": "abc\\ud800"}', "metadata is not valid Unicode"),
+    ("lone-low-surrogate-in-a-nested-value", '{"paymentMethodDetail": {"card": {"x": ["ok", "\\uDC00"]}}}',
+     "paymentMethodDetail.card.x.1 is not valid Unicode"),
+    ("lone-surrogate-in-a-key", '{"env": {"\\ud800": 1}}', "env has a key that is not valid Unicode"),
+    ("lone-surrogate-in-a-duplicated-key", '{"\\ud800": 1, "\\ud800": 2}', "\\ud800 appears more than once"),
 ]
 
 

@@ -247,3 +247,21 @@ class TestCap:
             raise RuntimeError("disk full")
         monkeypatch.setattr(services.store, "journal_insert", broken)
         assert ams.call(VAULT, vault_body("still-ok"))["result"]["resultCode"] == "SUCCESS"
+
+
+def test_a_body_with_a_lone_surrogate_is_refused_and_journaled(app, ams, services):
+    """Half a UTF-16 pair (a JSON \\ud800 escape) in a field: PARAM_ILLEGAL naming the field,
+    nothing stored, and the call is in the journal with the half written as its escape (it
+    was UNKNOWN_EXCEPTION, and the journal could not store it either)."""
+    body = vault_body("lone-1")
+    body["metadata"] = "note"
+    raw = sdk_body(body).replace('"note"', '"note \\udfff"')
+    answer = ams.call(VAULT, None, raw=raw)
+    assert answer["result"]["resultCode"] == "PARAM_ILLEGAL"
+    assert answer["result"]["resultMessage"] == "metadata is not valid Unicode (a lone UTF-16 surrogate)"
+    assert answer["vaultingRequestId"] == "lone-1"
+    assert services.store.get_vault("SANDBOX_TEST", "lone-1") is None
+    entry = journal(app, vaultingRequestId="lone-1")["requests"][0]
+    assert entry["resultCode"] == "PARAM_ILLEGAL"
+    assert entry["request"]["metadata"] == "note \\udfff"
+    assert entry["request"]["paymentMethodDetail"]["card"]["cardNo"] == "405469******0768"

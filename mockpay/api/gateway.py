@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import re
 import socket
 import time
 from datetime import datetime
@@ -167,6 +168,35 @@ def parse_json() -> object:
         raise AmsError("PARAM_ILLEGAL", "the request body nests arrays or objects too deeply") from None
 
 
+# A \uD800-\uDFFF escape: JSON lets a string spell half of a UTF-16 pair alone, which
+# json.loads keeps as a lone surrogate, a str no UTF-8 encoder takes (the answer, the
+# store, the journal). Paired halves decode to one character and are fine.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def refuse_lone_surrogates(raw: bytes, data) -> None:
+    """PARAM_ILLEGAL naming a field (or the object whose key) that holds a lone surrogate
+    in the parsed body `data`; looked for only when the `raw` body has such an escape."""
+    if not _SURROGATE_ESCAPE.search(raw):
+        return
+    stack: list[tuple[tuple, object]] = [((), data)]
+    while stack:
+        path, value = stack.pop()
+        where = ".".join(map(str, path)) or "body"
+        if isinstance(value, str):
+            if _SURROGATE.search(value):
+                raise AmsError("PARAM_ILLEGAL", f"{where} is not valid Unicode (a lone UTF-16 surrogate)")
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if _SURROGATE.search(key):
+                    raise AmsError("PARAM_ILLEGAL", f"{where} has a key that is not valid Unicode "
+                                                    "(a lone UTF-16 surrogate)")
+                stack.append((path + (key,), item))
+        elif isinstance(value, list):
+            stack.extend((path + (i,), item) for i, item in enumerate(value))
+
+
 def ams_endpoint(schema, api: str, response=None, echo: tuple[str, ...] = ()):
     """Wrap a view `(client_id, body) -> dict | Reply` with the whole AMS protocol.
 
@@ -190,6 +220,7 @@ def ams_endpoint(schema, api: str, response=None, echo: tuple[str, ...] = ()):
             g.ams_request_body = data
             if echo:
                 g.ams_echo = (schema, echo)  # worked out only for an error answer
+            refuse_lone_surrogates(raw_body(), data)
             body = load(schema, data)
             reply = view(client_id, body, **kwargs)
             return finish(reply)
