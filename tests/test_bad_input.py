@@ -318,6 +318,9 @@ def header_cases():
         ("stale-epoch-millis", lambda api: {"request_time": "1577836800000"},
          "PARAM_ILLEGAL", ("request-time", "away from now")),
         ("garbage-request-time", lambda api: {"request_time": "yesterday"}, "PARAM_ILLEGAL", ("request-time",)),
+        # digits to str.isdigit(), not to int(): was UNKNOWN_EXCEPTION (a ValueError)
+        ("superscript-digits-request-time", lambda api: {"request_time": "\u00b9\u00b2\u00b3" * 3 + "\u00b9"},
+         "PARAM_ILLEGAL", ("request-time", "ISO 8601")),
         ("request-time-without-offset", lambda api: {"request_time": "2026-11-22T10:00:00"},
          "PARAM_ILLEGAL", ("request-time", "UTC offset")),
         ("no-request-time", lambda api: {"headers": {"request-time": None}}, "INVALID_SIGNATURE", ("request-time",)),

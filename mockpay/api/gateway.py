@@ -129,7 +129,7 @@ def raw_body() -> bytes:
 def check_request_time(value: str, tolerance: float) -> None:
     """ISO 8601 with offset (Python SDK) or epoch milliseconds (Java, Go SDKs), within
     `tolerance` seconds of the wall clock (not the mock clock, which tests move)."""
-    if value.isdigit() and len(value) in (10, 13):
+    if value.isascii() and value.isdigit() and len(value) in (10, 13):  # not "¹²³...", which int() refuses
         epoch = int(value) / (1000 if len(value) == 13 else 1)
     else:
         try:
