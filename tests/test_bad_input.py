@@ -352,6 +352,17 @@ def test_another_method_than_post(server, nothing_stored):
     assert "PUT" in result["resultMessage"]
 
 
+@pytest.mark.parametrize("api", APIS, ids=API_IDS)
+def test_a_doubled_slash_in_the_path_is_invalid_api(server, nothing_stored, api):
+    """Signed for that very path, a doubled slash is no API's path. It was a 308 redirect page
+    (werkzeug's merge_slashes), unsigned, to a path the signature did not cover."""
+    for path in (PREFIX + "/" + api.path, PREFIX + api.path.replace("/", "//")):
+        response = ams_call(server, path, api.valid_body(), session=server.session)  # 200, signed
+        result = response.json()["result"]
+        assert (result["resultCode"], result["resultStatus"]) == ("INVALID_API", "F"), (path, result)
+        assert path in result["resultMessage"]
+
+
 # -- header injection, on a raw socket ----------------------------------------------------
 
 def raw_request(server, extra: bytes = b"", headers: dict | None = None, body: str | None = None) -> bytes:
