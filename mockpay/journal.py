@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import math
 import re
 
 from . import store as store_mod
@@ -43,6 +44,9 @@ _ID_KEY = re.compile(r"(?:Id|ID|_id)$")
 # mockpay's card fingerprint, an HMAC-SHA256 in hex: kept as is, although one in six
 # holds a run of 12 decimal digits that the card-number rule would mask.
 _FINGERPRINT = re.compile(r"[0-9a-f]{64}")
+
+
+_NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 
 
 def _unicode(value: str) -> str:
@@ -84,6 +88,10 @@ def redact(value, keep_fingerprints: bool = False):
         return [redact(v, keep_fingerprints) for v in value]
     if isinstance(value, str):
         return _text(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        # NaN, Infinity or a number past a double's range (1e400), which json.loads takes:
+        # kept as text, since no JSON may hold them (the admin API's answers included)
+        return _NON_FINITE[str(value)]
     if isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) >= 10 ** 11:
         text = str(value) if isinstance(value, int) else format(value, "f")
         masked = redact_card_numbers(text)

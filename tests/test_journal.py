@@ -265,3 +265,20 @@ def test_a_body_with_a_lone_surrogate_is_refused_and_journaled(app, ams, service
     assert entry["resultCode"] == "PARAM_ILLEGAL"
     assert entry["request"]["metadata"] == "note \\udfff"
     assert entry["request"]["paymentMethodDetail"]["card"]["cardNo"] == "405469******0768"
+
+
+def test_nan_and_infinity_in_a_body_are_journaled_as_text(app, ams):
+    """json.loads takes NaN, Infinity and 1e400 (past a double's range); in an ignored field
+    they leave the call as it is, but the journal kept them as numbers, and GET
+    /_mockpay/requests then answered NaN and Infinity, which no JSON parser but Python's takes."""
+    body = vault_body("nan-1")
+    body["extra"] = {"a": "A", "b": "B", "c": "C", "cardNo": "D"}
+    raw = sdk_body(body).replace('"A"', "NaN").replace('"B"', "1e400").replace('"C"', "-Infinity") \
+        .replace('"D"', "NaN")
+    assert ams.call(VAULT, None, raw=raw)["result"]["resultCode"] == "SUCCESS"
+    response = app.test_client().get("/_mockpay/requests", query_string={"vaultingRequestId": "nan-1"})
+
+    def refuse(constant):
+        raise ValueError(f"{constant} is not JSON")
+    entry = json.loads(response.data, parse_constant=refuse)["requests"][0]
+    assert entry["request"]["extra"] == {"a": "NaN", "b": "Infinity", "c": "-Infinity", "cardNo": "***"}
