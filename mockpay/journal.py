@@ -109,6 +109,12 @@ def redact_text(text: str) -> str:
     return redact_card_numbers(_SECRET_IN_TEXT.sub(r"\1", text))
 
 
+def _unparsed(raw: bytes) -> dict:
+    """What is kept of a body that is not JSON (or too deep to walk): a redacted preview."""
+    text = raw[:PREVIEW_CHARS * 4].decode("utf-8", errors="replace")
+    return {"unparsed": redact_text(text[:PREVIEW_CHARS]), "bytes": len(raw)}
+
+
 def _stored(value) -> str | None:
     if value is None:
         return None
@@ -137,19 +143,24 @@ class Journal:
                response_body=None) -> int | None:
         """Store one API call. `call` holds method, path, api, client_id, http_status,
         result_status, result_code, fault, latency_ms. `request_body` is the parsed
-        JSON when there is one; otherwise `request_raw` is kept as redacted text."""
+        JSON when there is one; otherwise `request_raw` is kept as redacted text, and so
+        is a body nested too deeply to redact or store as JSON."""
         if not self.enabled:
             return None
-        if request_body is not None:
-            request = redact(request_body)
-        elif request_raw:
-            text = request_raw.decode("utf-8", errors="replace")
-            try:
-                request = redact(json.loads(text))
-            except ValueError:
-                request = {"unparsed": redact_text(text[:PREVIEW_CHARS]), "bytes": len(request_raw)}
-        else:
-            request = None
+        try:
+            if request_body is not None:
+                request = redact(request_body)
+            elif request_raw:
+                try:
+                    request = redact(json.loads(request_raw.decode("utf-8", errors="replace")))
+                except ValueError:
+                    request = _unparsed(request_raw)
+            else:
+                request = None
+            request_json = _stored(request)
+        except RecursionError:  # json.loads, redact and json.dumps all recurse
+            request = _unparsed(request_raw or b"")
+            request_json = _stored(request)
         response = redact(response_body, keep_fingerprints=True) if response_body is not None else None
         row = dict(call)
         # the path and client-id header are the client's to write too
@@ -157,7 +168,7 @@ class Journal:
         row["client_id"] = redact_id(row["client_id"]) if row.get("client_id") else row.get("client_id")
         row["at"] = self.clock.now()
         row["vaulting_request_id"] = _vaulting_request_id(request) or _vaulting_request_id(response)
-        row["request_json"] = _stored(request)
+        row["request_json"] = request_json
         row["response_json"] = _stored(response)
         row_id = self.store.journal_insert(row)
         if row_id % self.trim_every == 0:

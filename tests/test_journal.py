@@ -282,3 +282,24 @@ def test_nan_and_infinity_in_a_body_are_journaled_as_text(app, ams):
         raise ValueError(f"{constant} is not JSON")
     entry = json.loads(response.data, parse_constant=refuse)["requests"][0]
     assert entry["request"]["extra"] == {"a": "NaN", "b": "Infinity", "c": "-Infinity", "cardNo": "***"}
+
+
+@pytest.mark.parametrize("depth,code", [(800, "SUCCESS"), (5000, "PARAM_ILLEGAL")])
+def test_a_deeply_nested_body_is_journaled_as_a_redacted_preview(app, ams, depth, code):
+    """A body nested deeper than the journal's redaction could follow (Python's recursion
+    limit): the call was left out of the journal (a RecursionError). It is kept like a body
+    that is not JSON: a preview, card numbers masked, the CVV removed."""
+    body = vault_body(f"deep-{depth}")
+    body["extra"] = "X"
+    raw = sdk_body(body).replace('"X"', "[" * depth + "]" * depth)
+    assert ams.call(VAULT, None, raw=raw)["result"]["resultCode"] == code
+    entries = [e for e in journal(app)["requests"] if f"deep-{depth}" in json.dumps(e)]
+    assert len(entries) == 1, "the call is in the journal"
+    request = entries[0]["request"]
+    assert VISA_OK not in json.dumps(request)
+    if "unparsed" in request or depth > 1000:  # past the recursion limit, whatever the stack
+        assert request["bytes"] == len(raw.encode())
+        assert "405469******0768" in request["unparsed"]
+        assert '"123"' not in request["unparsed"] and "cvv" in request["unparsed"]
+    else:  # a stack shallow enough to walk 800 levels: redacted as JSON
+        assert request["paymentMethodDetail"]["card"]["cardNo"] == "405469******0768"

@@ -345,12 +345,10 @@ def journal_call(call: dict) -> None:
     journal = services().journal
     if not journal.enabled:
         return
-    raw = None
-    if "ams_request_body" not in g:
-        try:
-            raw = request.get_data(cache=True)
-        except Exception:  # noqa: BLE001 - e.g. a body over the size limit: keep no body
-            raw = None
+    try:  # kept when the body did not parse, or is too deep to keep as JSON
+        raw = request.get_data(cache=True)
+    except Exception:  # noqa: BLE001 - e.g. a body over the size limit: keep no body
+        raw = None
     try:
         journal.record(call, request_body=g.get("ams_request_body"), request_raw=raw,
                        response_body=g.get("ams_response_body"))
