@@ -363,6 +363,20 @@ def test_a_doubled_slash_in_the_path_is_invalid_api(server, nothing_stored, api)
         assert path in result["resultMessage"]
 
 
+def test_a_line_break_in_the_path_cannot_forge_a_log_line(server, nothing_stored):
+    """/v1/x%0A... decodes to a path holding a line break, which the text log line quoted
+    as it was: the rest of the path stood on a line of its own, looking like mockpay's."""
+    forged = "2026-01-01 00:00:00,000 ERROR mockpay.api: forged-by-the-client"
+    path = PREFIX + "/x%0D%0A" + forged.replace(" ", "%20")
+    answer = raw_http(server.host, server.port, f"POST {path} HTTP/1.1\r\nHost: {server.host}\r\n"
+                      "Content-Length: 2\r\nConnection: close\r\n\r\n{}".encode())
+    assert answer.status == 200
+    assert json.loads(answer.body)["result"]["resultCode"] == "INVALID_API"
+    lines = [line for line in server.log().splitlines() if "forged-by-the-client" in line]
+    assert lines, "the call is logged"
+    assert all(not line.startswith(forged[:10]) and "/x\\r\\n2026" in line for line in lines), lines
+
+
 # -- header injection, on a raw socket ----------------------------------------------------
 
 def raw_request(server, extra: bytes = b"", headers: dict | None = None, body: str | None = None) -> bytes:
