@@ -86,6 +86,10 @@ MESSAGE_MAX = 256
 
 
 def fit_message(message: str) -> str:
+    """At most MESSAGE_MAX characters, and encodable: a lone surrogate the client sent (in
+    a JSON key a message quotes) is written as its escape, \\ud800."""
+    if not message.isascii():
+        message = message.encode("utf-8", "backslashreplace").decode("utf-8")
     return message if len(message) <= MESSAGE_MAX else message[:MESSAGE_MAX - 3] + "..."
 
 

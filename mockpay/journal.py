@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import math
 import re
 
 from . import store as store_mod
@@ -45,6 +46,20 @@ _ID_KEY = re.compile(r"(?:Id|ID|_id)$")
 _FINGERPRINT = re.compile(r"[0-9a-f]{64}")
 
 
+_NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+
+
+def _unicode(value: str) -> str:
+    """`value` with any lone UTF-16 surrogate (a JSON \\ud800 escape, which mockpay refuses
+    but the journal still records) written as that escape: no UTF-8 encoder, SQLite's
+    included, takes the surrogate itself."""
+    return value if value.isascii() else value.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _text(value: str) -> str:
+    return redact_card_numbers(_unicode(value))
+
+
 def _norm(key: str) -> str:
     return key.replace("_", "").replace("-", "").lower()
 
@@ -61,18 +76,22 @@ def redact(value, keep_fingerprints: bool = False):
             if name in SECRET_KEYS:
                 continue
             if name in CARD_KEYS and isinstance(item, (str, int, float)) and not isinstance(item, bool):
-                out[redact_card_numbers(str(key))] = mask_6_4(str(item))
+                out[_text(str(key))] = mask_6_4(_unicode(str(item)))
                 continue
             if isinstance(item, str) and ((_ID_KEY.search(str(key)) and not could_hold_card_number(item)) or (
                     keep_fingerprints and name == "fingerprint" and _FINGERPRINT.fullmatch(item))):
-                out[redact_card_numbers(str(key))] = item
+                out[_text(str(key))] = _unicode(item)
                 continue
-            out[redact_card_numbers(str(key))] = redact(item, keep_fingerprints)
+            out[_text(str(key))] = redact(item, keep_fingerprints)
         return out
     if isinstance(value, list):
         return [redact(v, keep_fingerprints) for v in value]
     if isinstance(value, str):
-        return redact_card_numbers(value)
+        return _text(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        # NaN, Infinity or a number past a double's range (1e400), which json.loads takes:
+        # kept as text, since no JSON may hold them (the admin API's answers included)
+        return _NON_FINITE[str(value)]
     if isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) >= 10 ** 11:
         text = str(value) if isinstance(value, int) else format(value, "f")
         masked = redact_card_numbers(text)
@@ -88,6 +107,12 @@ def redact_id(value: str) -> str:
 def redact_text(text: str) -> str:
     """For a body that did not parse as JSON."""
     return redact_card_numbers(_SECRET_IN_TEXT.sub(r"\1", text))
+
+
+def _unparsed(raw: bytes) -> dict:
+    """What is kept of a body that is not JSON (or too deep to walk): a redacted preview."""
+    text = raw[:PREVIEW_CHARS * 4].decode("utf-8", errors="replace")
+    return {"unparsed": redact_text(text[:PREVIEW_CHARS]), "bytes": len(raw)}
 
 
 def _stored(value) -> str | None:
@@ -118,19 +143,24 @@ class Journal:
                response_body=None) -> int | None:
         """Store one API call. `call` holds method, path, api, client_id, http_status,
         result_status, result_code, fault, latency_ms. `request_body` is the parsed
-        JSON when there is one; otherwise `request_raw` is kept as redacted text."""
+        JSON when there is one; otherwise `request_raw` is kept as redacted text, and so
+        is a body nested too deeply to redact or store as JSON."""
         if not self.enabled:
             return None
-        if request_body is not None:
-            request = redact(request_body)
-        elif request_raw:
-            text = request_raw.decode("utf-8", errors="replace")
-            try:
-                request = redact(json.loads(text))
-            except ValueError:
-                request = {"unparsed": redact_text(text[:PREVIEW_CHARS]), "bytes": len(request_raw)}
-        else:
-            request = None
+        try:
+            if request_body is not None:
+                request = redact(request_body)
+            elif request_raw:
+                try:
+                    request = redact(json.loads(request_raw.decode("utf-8", errors="replace")))
+                except ValueError:
+                    request = _unparsed(request_raw)
+            else:
+                request = None
+            request_json = _stored(request)
+        except RecursionError:  # json.loads, redact and json.dumps all recurse
+            request = _unparsed(request_raw or b"")
+            request_json = _stored(request)
         response = redact(response_body, keep_fingerprints=True) if response_body is not None else None
         row = dict(call)
         # the path and client-id header are the client's to write too
@@ -138,7 +168,7 @@ class Journal:
         row["client_id"] = redact_id(row["client_id"]) if row.get("client_id") else row.get("client_id")
         row["at"] = self.clock.now()
         row["vaulting_request_id"] = _vaulting_request_id(request) or _vaulting_request_id(response)
-        row["request_json"] = _stored(request)
+        row["request_json"] = request_json
         row["response_json"] = _stored(response)
         row_id = self.store.journal_insert(row)
         if row_id % self.trim_every == 0:

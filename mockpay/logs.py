@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
 import sys
 
 from .cards import redact_card_numbers
@@ -28,9 +29,24 @@ def _redact_value(value):
     return value
 
 
+# Control characters (line breaks included) a client can put in what a line quotes (the
+# request path: /v1/x%0A... decodes to a line break), written as escapes.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _escape_control(match: re.Match) -> str:
+    return repr(match.group())[1:-1]
+
+
 class TextFormatter(logging.Formatter):
+    """One line per record, then the traceback if any: a line break in the message itself
+    is written as \\n, so that no client can forge a log line."""
+
     def __init__(self, fmt: str = TEXT_FORMAT, datefmt: str | None = None):
         super().__init__(fmt, datefmt)
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return _CONTROL.sub(_escape_control, super().formatMessage(record))
 
     def format(self, record: logging.LogRecord) -> str:
         return redact_card_numbers(super().format(record))

@@ -149,6 +149,13 @@ BODIES = [
     ("deeply-nested-arrays", "[" * 10_000 + "]" * 10_000, "nests arrays or objects too deeply"),
     ("deeply-nested-objects", '{"metadata": ' + '{"a": ' * 3_000 + "1" + "}" * 3_001,
      "nests arrays or objects too deeply"),
+    # half a UTF-16 pair, escaped: valid JSON, not valid Unicode; was UNKNOWN_EXCEPTION (a
+    # UnicodeEncodeError), or a 500 for the duplicated key, whose message quoted it
+    ("lone-surrogate-in-a-value", '{"metadata": "abc\\ud800"}', "metadata is not valid Unicode"),
+    ("lone-low-surrogate-in-a-nested-value", '{"paymentMethodDetail": {"card": {"x": ["ok", "\\uDC00"]}}}',
+     "paymentMethodDetail.card.x.1 is not valid Unicode"),
+    ("lone-surrogate-in-a-key", '{"env": {"\\ud800": 1}}', "env has a key that is not valid Unicode"),
+    ("lone-surrogate-in-a-duplicated-key", '{"\\ud800": 1, "\\ud800": 2}', "\\ud800 appears more than once"),
 ]
 
 
@@ -311,6 +318,9 @@ def header_cases():
         ("stale-epoch-millis", lambda api: {"request_time": "1577836800000"},
          "PARAM_ILLEGAL", ("request-time", "away from now")),
         ("garbage-request-time", lambda api: {"request_time": "yesterday"}, "PARAM_ILLEGAL", ("request-time",)),
+        # digits to str.isdigit(), not to int(): was UNKNOWN_EXCEPTION (a ValueError)
+        ("superscript-digits-request-time", lambda api: {"request_time": "\u00b9\u00b2\u00b3" * 3 + "\u00b9"},
+         "PARAM_ILLEGAL", ("request-time", "ISO 8601")),
         ("request-time-without-offset", lambda api: {"request_time": "2026-11-22T10:00:00"},
          "PARAM_ILLEGAL", ("request-time", "UTC offset")),
         ("no-request-time", lambda api: {"headers": {"request-time": None}}, "INVALID_SIGNATURE", ("request-time",)),
@@ -340,6 +350,31 @@ def test_another_method_than_post(server, nothing_stored):
     result = response.json()["result"]
     assert (result["resultCode"], result["resultStatus"]) == ("METHOD_NOT_SUPPORTED", "F")
     assert "PUT" in result["resultMessage"]
+
+
+@pytest.mark.parametrize("api", APIS, ids=API_IDS)
+def test_a_doubled_slash_in_the_path_is_invalid_api(server, nothing_stored, api):
+    """Signed for that very path, a doubled slash is no API's path. It was a 308 redirect page
+    (werkzeug's merge_slashes), unsigned, to a path the signature did not cover."""
+    for path in (PREFIX + "/" + api.path, PREFIX + api.path.replace("/", "//")):
+        response = ams_call(server, path, api.valid_body(), session=server.session)  # 200, signed
+        result = response.json()["result"]
+        assert (result["resultCode"], result["resultStatus"]) == ("INVALID_API", "F"), (path, result)
+        assert path in result["resultMessage"]
+
+
+def test_a_line_break_in_the_path_cannot_forge_a_log_line(server, nothing_stored):
+    """/v1/x%0A... decodes to a path holding a line break, which the text log line quoted
+    as it was: the rest of the path stood on a line of its own, looking like mockpay's."""
+    forged = "2026-01-01 00:00:00,000 ERROR mockpay.api: forged-by-the-client"
+    path = PREFIX + "/x%0D%0A" + forged.replace(" ", "%20")
+    answer = raw_http(server.host, server.port, f"POST {path} HTTP/1.1\r\nHost: {server.host}\r\n"
+                      "Content-Length: 2\r\nConnection: close\r\n\r\n{}".encode())
+    assert answer.status == 200
+    assert json.loads(answer.body)["result"]["resultCode"] == "INVALID_API"
+    lines = [line for line in server.log().splitlines() if "forged-by-the-client" in line]
+    assert lines, "the call is logged"
+    assert all(not line.startswith(forged[:10]) and "/x\\r\\n2026" in line for line in lines), lines
 
 
 # -- header injection, on a raw socket ----------------------------------------------------

@@ -311,3 +311,20 @@ def test_an_error_raised_on_the_way_is_worded_as_cache_cards_page_words_it(ams, 
     monkeypatch.setattr(services.scenarios, "choose", broken)
     assert ams.call(CACHE, cache_body())["result"] == {
         "resultStatus": "U", "resultCode": "UNKNOWN_EXCEPTION", "resultMessage": "API failed due to unknown reasons."}
+
+
+@pytest.mark.parametrize("given,missing", [("expiryYear", "expiryMonth"), ("expiryMonth", "expiryYear")])
+def test_with_a_token_half_an_expiry_date_is_param_illegal(ams, services, given, missing):
+    """With a cardToken, expiryYear and expiryMonth come together (they replace the cached
+    card's) or not at all. Half of one was UNKNOWN_EXCEPTION (a KeyError) for a year alone,
+    and for a month alone a vault whose card had no expiry date at all, never checked."""
+    token = ams.call(CACHE, cache_body())["paymentMethodDetail"]["card"]["cardToken"]
+    answer = ams.call(VAULT, token_vault_body("half-1", token, **{given: {"expiryYear": "31",
+                                                                          "expiryMonth": "01"}[given]}))
+    assert answer["result"]["resultCode"] == "PARAM_ILLEGAL", answer
+    assert answer["result"]["resultMessage"] == \
+        f"paymentMethodDetail.card.{missing} is required with {given} (omit both to use the cached card's)"
+    assert services.store.count_vaults() == 0
+    assert services.store.get_card_token(token)["used_at"] is None
+    whole = ams.call(VAULT, token_vault_body("half-1", token, expiryYear="31", expiryMonth="01"))
+    assert whole["paymentMethodDetail"]["card"]["expiryYear"] == "31"

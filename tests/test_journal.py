@@ -247,3 +247,59 @@ class TestCap:
             raise RuntimeError("disk full")
         monkeypatch.setattr(services.store, "journal_insert", broken)
         assert ams.call(VAULT, vault_body("still-ok"))["result"]["resultCode"] == "SUCCESS"
+
+
+def test_a_body_with_a_lone_surrogate_is_refused_and_journaled(app, ams, services):
+    """Half a UTF-16 pair (a JSON \\ud800 escape) in a field: PARAM_ILLEGAL naming the field,
+    nothing stored, and the call is in the journal with the half written as its escape (it
+    was UNKNOWN_EXCEPTION, and the journal could not store it either)."""
+    body = vault_body("lone-1")
+    body["metadata"] = "note"
+    raw = sdk_body(body).replace('"note"', '"note \\udfff"')
+    answer = ams.call(VAULT, None, raw=raw)
+    assert answer["result"]["resultCode"] == "PARAM_ILLEGAL"
+    assert answer["result"]["resultMessage"] == "metadata is not valid Unicode (a lone UTF-16 surrogate)"
+    assert answer["vaultingRequestId"] == "lone-1"
+    assert services.store.get_vault("SANDBOX_TEST", "lone-1") is None
+    entry = journal(app, vaultingRequestId="lone-1")["requests"][0]
+    assert entry["resultCode"] == "PARAM_ILLEGAL"
+    assert entry["request"]["metadata"] == "note \\udfff"
+    assert entry["request"]["paymentMethodDetail"]["card"]["cardNo"] == "405469******0768"
+
+
+def test_nan_and_infinity_in_a_body_are_journaled_as_text(app, ams):
+    """json.loads takes NaN, Infinity and 1e400 (past a double's range); in an ignored field
+    they leave the call as it is, but the journal kept them as numbers, and GET
+    /_mockpay/requests then answered NaN and Infinity, which no JSON parser but Python's takes."""
+    body = vault_body("nan-1")
+    body["extra"] = {"a": "A", "b": "B", "c": "C", "cardNo": "D"}
+    raw = sdk_body(body).replace('"A"', "NaN").replace('"B"', "1e400").replace('"C"', "-Infinity") \
+        .replace('"D"', "NaN")
+    assert ams.call(VAULT, None, raw=raw)["result"]["resultCode"] == "SUCCESS"
+    response = app.test_client().get("/_mockpay/requests", query_string={"vaultingRequestId": "nan-1"})
+
+    def refuse(constant):
+        raise ValueError(f"{constant} is not JSON")
+    entry = json.loads(response.data, parse_constant=refuse)["requests"][0]
+    assert entry["request"]["extra"] == {"a": "NaN", "b": "Infinity", "c": "-Infinity", "cardNo": "***"}
+
+
+@pytest.mark.parametrize("depth,code", [(800, "SUCCESS"), (5000, "PARAM_ILLEGAL")])
+def test_a_deeply_nested_body_is_journaled_as_a_redacted_preview(app, ams, depth, code):
+    """A body nested deeper than the journal's redaction could follow (Python's recursion
+    limit): the call was left out of the journal (a RecursionError). It is kept like a body
+    that is not JSON: a preview, card numbers masked, the CVV removed."""
+    body = vault_body(f"deep-{depth}")
+    body["extra"] = "X"
+    raw = sdk_body(body).replace('"X"', "[" * depth + "]" * depth)
+    assert ams.call(VAULT, None, raw=raw)["result"]["resultCode"] == code
+    entries = [e for e in journal(app)["requests"] if f"deep-{depth}" in json.dumps(e)]
+    assert len(entries) == 1, "the call is in the journal"
+    request = entries[0]["request"]
+    assert VISA_OK not in json.dumps(request)
+    if "unparsed" in request or depth > 1000:  # past the recursion limit, whatever the stack
+        assert request["bytes"] == len(raw.encode())
+        assert "405469******0768" in request["unparsed"]
+        assert '"123"' not in request["unparsed"] and "cvv" in request["unparsed"]
+    else:  # a stack shallow enough to walk 800 levels: redacted as JSON
+        assert request["paymentMethodDetail"]["card"]["cardNo"] == "405469******0768"

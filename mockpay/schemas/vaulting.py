@@ -33,7 +33,7 @@ class AddressSchema(AmsSchema):
 
 
 class CardSchema(AmsSchema):
-    """The card to vault. cardNo, expiryYear and expiryMonth are required unless cardToken (from cacheCard) is given; the CVV has 4 digits for AMEX, 3 otherwise."""
+    """The card to vault. cardNo, expiryYear and expiryMonth are required unless cardToken (from cacheCard) is given, and with a cardToken expiryYear and expiryMonth come together or not at all; the CVV has 4 digits for AMEX, 3 otherwise."""
     cardNo = AmsString(32, pattern=r"\d{12,19}", pattern_help="12 to 19 digits, Luhn-valid", **DIGITS)
     cardToken = AmsString(2048, ascii_only=True)
     cvv = AmsString(4, pattern=r"\d{3,4}", pattern_help="3 digits (4 for AMEX)", **DIGITS)
@@ -58,6 +58,10 @@ class CardSchema(AmsSchema):
             for name in ("cardNo", "expiryYear", "expiryMonth"):
                 if name not in data:
                     errors[name] = ["is required (unless card.cardToken is given)"]
+        else:  # the expiry date is given whole, or taken whole from the cached card
+            for name, other in (("expiryYear", "expiryMonth"), ("expiryMonth", "expiryYear")):
+                if other in data and name not in data:
+                    errors[name] = [f"is required with {other} (omit both to use the cached card's)"]
         errors.update(card_errors(data, "cvv"))
         if errors:
             raise ValidationError(errors)
