@@ -83,7 +83,8 @@ class CardTokens:
 
         Fields the vaultPaymentMethod request gives itself win over the cached
         ones, except the number. Raises INVALID_PAYMENTMETHOD_TOKEN for a token
-        that is unknown, another client's, expired or already used. Changes nothing."""
+        that is unknown, another client's, expired or already used, and PARAM_ILLEGAL
+        for a cvv whose length does not fit the cached card's brand. Changes nothing."""
         token = card.get("cardToken")
         row = self.store.usable_card_token(client_id, token, self.clock.now()) if token else None
         if row is None:
@@ -100,6 +101,9 @@ class CardTokens:
             out["cardholderName"] = cached["instUserName"]
         if "billingAddress" not in out and cached.get("billingAddress"):
             out["billingAddress"] = cached["billingAddress"]
+        problem = cards.security_code_problem(out.get("cvv"), out.get("brand") or cards.detect_brand(out["cardNo"]))
+        if problem:  # the schema could not tell the brand of a token's card
+            raise AmsError("PARAM_ILLEGAL", f"paymentMethodDetail.card.cvv {problem}")
         return out
 
     def use_in(self, db, client_id: str, token: str) -> None:

@@ -51,6 +51,17 @@ def detect_brand(number: str) -> str | None:
     return None
 
 
+def security_code_problem(code: str | None, brand: str | None) -> str | None:
+    """What is wrong with a CVV's length for the card's brand (4 digits for AMEX, 3
+    otherwise), or None."""
+    if not code:
+        return None
+    amex = (brand or "").upper() == "AMEX"
+    if len(code) != (4 if amex else 3):
+        return "must be 4 digits for AMEX" if amex else "must be 3 digits"
+    return None
+
+
 def masked_card_no(number: str) -> str:
     """vaultPaymentMethod's maskedCardNo: '************8764'."""
     return "*" * (len(number) - 4) + number[-4:]

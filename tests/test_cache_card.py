@@ -9,6 +9,7 @@ import logging
 
 import pytest
 
+from mockpay.cards import luhn_complete
 from mockpay.clock import iso
 from mockpay.scenarios import Outcome
 from tests.support import MC_OK, VISA_OK, cache_body, vault_body
@@ -328,3 +329,29 @@ def test_with_a_token_half_an_expiry_date_is_param_illegal(ams, services, given,
     assert services.store.get_card_token(token)["used_at"] is None
     whole = ams.call(VAULT, token_vault_body("half-1", token, expiryYear="31", expiryMonth="01"))
     assert whole["paymentMethodDetail"]["card"]["expiryYear"] == "31"
+
+
+AMEX = luhn_complete("37828224631000")
+
+
+@pytest.mark.parametrize("number,brand,good,bad,problem", [
+    (AMEX, "AMEX", "1234", "123", "must be 4 digits for AMEX"),
+    (VISA_OK, "VISA", "123", "1234", "must be 3 digits"),
+])
+def test_with_a_token_the_cvv_fits_the_cached_cards_brand(ams, services, number, brand, good, bad, problem):
+    """The schema cannot tell a token's brand, so it used to ask every token for a
+    3-digit cvv: an AMEX card's own 4-digit code was refused, and a 3-digit one taken."""
+    def token():
+        cached = ams.call(CACHE, cache_body(number, brand=brand, securityCode=good))
+        return cached["paymentMethodDetail"]["card"]["cardToken"]
+
+    refused_token = token()
+    refused = ams.call(VAULT, token_vault_body("cvv-1", refused_token, cvv=bad))
+    assert refused["result"] == {"resultStatus": "F", "resultCode": "PARAM_ILLEGAL",
+                                 "resultMessage": f"paymentMethodDetail.card.cvv {problem}"}
+    assert refused["vaultingRequestId"] == "cvv-1"
+    assert services.store.count_vaults() == 0
+    assert services.store.get_card_token(refused_token)["used_at"] is None
+    vaulted = ams.call(VAULT, token_vault_body("cvv-2", token(), cvv=good))
+    assert vaulted["result"]["resultCode"] == "SUCCESS", vaulted
+    assert vaulted["paymentMethodDetail"]["card"]["brand"] == brand

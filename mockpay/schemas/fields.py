@@ -10,7 +10,7 @@ import re
 
 from marshmallow import ValidationError, fields
 
-from ..cards import detect_brand, luhn_ok
+from ..cards import detect_brand, luhn_ok, security_code_problem
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -123,11 +123,12 @@ def card_errors(data: dict, code_field: str) -> dict[str, list[str]]:
     number = data.get("cardNo")
     if number and not luhn_ok(number):
         errors["cardNo"] = ["fails the Luhn check"]
-    code = data.get(code_field)
-    if code:
-        amex = (data.get("brand") or (detect_brand(number) if number else None)) == "AMEX"
-        if len(code) != (4 if amex else 3):
-            errors[code_field] = ["must be 4 digits for AMEX" if amex else "must be 3 digits"]
+    brand = data.get("brand") or (detect_brand(number) if number else None)
+    if brand is None and "cardToken" in data:
+        return errors  # the brand is the cached card's: CardTokens.resolve checks the code
+    problem = security_code_problem(data.get(code_field), brand)
+    if problem:
+        errors[code_field] = [problem]
     return errors
 
 
