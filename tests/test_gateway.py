@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from werkzeug.exceptions import InternalServerError, ServiceUnavailable
 
 from tests.support import response_verifies, sdk_body, signed_headers, vault_body
 
@@ -163,6 +164,18 @@ class TestGatewayErrors:
         assert "Traceback" not in r.get_data(as_text=True)
         assert "secret" not in r.get_data(as_text=True)
         assert services.store.count_vaults() == 0
+
+    @pytest.mark.parametrize("error", [InternalServerError, ServiceUnavailable])
+    def test_a_server_side_http_error_is_unknown_exception_not_param_illegal(self, ams, services, monkeypatch,
+                                                                            error):
+        """Flask raises InternalServerError when an error handler itself fails; the request
+        is not to blame, so it is not PARAM_ILLEGAL."""
+        def boom(*a, **k):
+            raise error("secret internals")
+        monkeypatch.setattr(services.vaulting, "vault_payment_method", boom)
+        r = self._send(ams)
+        assert_signed_failure(r, VAULT, ams.merchant, "UNKNOWN_EXCEPTION", status="U")
+        assert "secret" not in r.get_data(as_text=True)
 
     def test_body_over_the_limit(self, make_ams):
         svc, caller = make_ams(max_body_bytes=2000)

@@ -291,6 +291,9 @@ def init_app(app: Flask) -> None:
                 return error_response(AmsError("METHOD_NOT_SUPPORTED"))
             if exc.code == 404:
                 return error_response(AmsError("INVALID_API", f"no API at {request.path}"))
+            if (exc.code or 500) >= 500:  # ours, not the request's (e.g. an error handler that failed)
+                log.error("HTTP %s on %s %s: %s", exc.code, request.method, request.path, exc.description)
+                return error_response(AmsError("UNKNOWN_EXCEPTION"))
             return error_response(AmsError("PARAM_ILLEGAL", exc.description))
         if is_admin_json_path(request.path):  # issue 6, dx-ops: admin errors are JSON too
             code = (exc.name or "error").upper().replace(" ", "_")
