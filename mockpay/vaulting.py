@@ -89,6 +89,10 @@ class Vaulting:
         existing = self.store.get_vault(client_id, request_id)
         if existing is not None:
             return Reply(self._replay(self.expire_if_due(existing), digest))
+        if req.get("_source") != "session" and self.store.get_session_by_request(client_id, request_id):
+            # as createVaultingSession refuses an id a vault has: one id, one vaulting
+            raise AmsError("REPEAT_REQ_INCONSISTENT",
+                           "vaultingRequestId was already used by a createVaultingSession request")
 
         card = dict(req["paymentMethodDetail"]["card"])
         token = card.get("cardToken")

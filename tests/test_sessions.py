@@ -89,6 +89,20 @@ def test_request_id_already_used_by_vault_payment_method(ams, services):
     assert services.store.count_sessions() == 0
 
 
+def test_request_id_already_used_by_create_vaulting_session(ams, services, app, created):
+    """The other way round: a direct vaultPaymentMethod may not take a session's id (it
+    used to vault the card, and the buyer's page then said "already used")."""
+    session_id = created["vaultingSessionId"]
+    request_id = services.store.get_session(session_id)["vaulting_request_id"]
+    answer = ams.call("/ams/api/v1/vaults/vaultPaymentMethod", vault_body(request_id))
+    assert answer["result"] == {"resultStatus": "F", "resultCode": "REPEAT_REQ_INCONSISTENT",
+                                "resultMessage": "vaultingRequestId was already used by a createVaultingSession "
+                                                 "request"}
+    assert answer["vaultingRequestId"] == request_id
+    assert services.store.count_vaults() == 0
+    assert services.sessions.open(session_id)["status"] == "OPEN"  # the buyer can still use the page
+
+
 @pytest.mark.parametrize("value", [True, False, "true", "FALSE"])
 def test_is3ds_as_string_or_json_bool(ams, value):
     assert ams.call(CREATE, session_body(is3DSAuthentication=value))["result"]["resultCode"] == "SUCCESS"
