@@ -93,6 +93,7 @@ INVALID = [
     ("env.deviceTokenId", "d" * 65, "at most 64"),
     ("env.timeZoneOffset", "721", "from -720 to 720"),
     ("env.timeZoneOffset", True, "from -720 to 720"),
+    ("env.timeZoneOffset", "\u0664\u0668\u0660", "from -720 to 720"),  # Arabic-Indic 480: \d and int() took it
     ("env.browserInfo.javaEnabled", "maybe", '"true" or "false"'),
     ("env.colorDepth", 24, "JSON string"),
 ]

@@ -103,7 +103,7 @@ class AmsInteger(fields.Field):
             raise self.make_error("invalid", low=self.low, high=self.high)
         if isinstance(value, int) and self.allow_json_number:
             number = value
-        elif isinstance(value, str) and re.fullmatch(r"-?\d{1,6}", value):
+        elif isinstance(value, str) and re.fullmatch(r"-?[0-9]{1,6}", value):
             number = int(value)
         else:
             raise self.make_error("invalid", low=self.low, high=self.high)
