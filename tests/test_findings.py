@@ -142,3 +142,50 @@ def test_the_document_describes_admin_bodies_and_error_details(app):
     assert "202" in paths["/_mockpay/notifications/{notification_id}/resend"]["post"]["responses"]
     assert "details" in schemas["AdminErrorDetail"]["properties"]
 
+
+
+# -- operator-side bug hunt (hunt-admin) ---------------------------------------------------
+
+LAUGHS = "".join(f"{name}: &{name} [{', '.join(['*' + prev] * 10 if prev else ['lol'] * 10)}]\n"
+                 for prev, name in zip([None, "a", "b", "c", "d", "e"], "abcdef"))  # 10**6 values
+
+
+@pytest.mark.parametrize("text, line, message", [
+    ("rules: " + "[" * 3000 + "]" * 3000, 1, "lists and mappings nest more than 64 levels deep"),
+    ("rules:\n- match: " + "{a: " * 70 + "x" + "}" * 70, 2, "lists and mappings nest more than 64 levels deep"),
+    ("rules: &r [*r]\n", 1, "the alias *r is inside the value &r names (a loop)"),
+    ("default: &d {resultCode: SUCCESS, x: *d}\n", 1, "the alias *d is inside the value &d names (a loop)"),
+    (LAUGHS, 5, "the aliases stand for more than 100000 values in all"),
+])
+def test_a_scenario_set_nested_too_deep_looping_or_exploding_is_a_400_not_a_500(app, merchant, text, line,
+                                                                                message):
+    """Deep nesting overflowed the composer's stack (RecursionError: 500; at 100000 levels the
+    worker died of a segmentation fault), an alias inside its own anchor looped, and nested
+    aliases ("billion laughs") made every pass walk 10**6 values and more."""
+    response = app.test_client().put("/_mockpay/clients/SANDBOX_TEST/scenarios", data=text,
+                                     content_type="application/yaml")
+    assert response.status_code == 400, response.data
+    error = response.get_json()["error"]
+    assert error["code"] == "INVALID_SCENARIOS"
+    assert error["details"] == [f"clients/SANDBOX_TEST:{line}: {message}"]
+
+
+def test_scenario_anchors_and_aliases_still_work(app, merchant):
+    text = ("rules:\n- match: {cardNo: \"4000000101000000\"}\n"
+            "  outcome: &declined {resultCode: VERIFICATION_FAIL, reason: DO_NOT_HONOR}\n"
+            "- match: {cardNo: \"4000000102000009\"}\n  outcome: *declined\n")
+    response = app.test_client().put("/_mockpay/clients/SANDBOX_TEST/scenarios", data=text,
+                                     content_type="application/yaml")
+    assert response.status_code == 200, response.data
+    assert [r["outcome"] for r in response.get_json()["rules"]] == ["F VERIFICATION_FAIL (DO_NOT_HONOR)"] * 2
+
+
+def test_validating_a_scenario_file_of_100000_levels_does_not_crash_the_process(tmp_path):
+    import subprocess
+    import sys
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("rules: " + "[" * 100_000 + "]" * 100_000)
+    out = subprocess.run([sys.executable, "-m", "mockpay.cli", "scenarios", "validate", str(deep)],
+                         capture_output=True, text=True)
+    assert out.returncode == 1, (out.returncode, out.stderr[-300:])  # was -11: SIGSEGV
+    assert out.stderr == f"{deep}:1: lists and mappings nest more than 64 levels deep\n"
