@@ -189,3 +189,15 @@ def test_validating_a_scenario_file_of_100000_levels_does_not_crash_the_process(
                          capture_output=True, text=True)
     assert out.returncode == 1, (out.returncode, out.stderr[-300:])  # was -11: SIGSEGV
     assert out.stderr == f"{deep}:1: lists and mappings nest more than 64 levels deep\n"
+
+
+@pytest.mark.parametrize("origin", ["http://[", "http://[::1", "https://[zz]:443"])
+@pytest.mark.parametrize("path", ["/_mockpay/reset", "/_mockpay/ui/clock/advance"])
+def test_an_origin_that_is_no_url_is_refused_as_another_site_not_a_500(app, services, origin, path):
+    """urlsplit() raises ValueError for an unclosed IPv6 address: every admin POST answered 500."""
+    before = services.clock.now()
+    response = app.test_client().post(path, data={"seconds": "3600"}, headers={"Origin": origin})
+    assert response.status_code == 403, response.data
+    assert b"a page on another site may not change mockpay" in response.data  # JSON, or the dashboard's page
+    assert services.clock.now() - before < 3600
+
