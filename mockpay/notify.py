@@ -246,10 +246,12 @@ class Notifier:
         request_time = iso(sent_at)
         body = attempt["body"].encode("utf-8")
         timeout = self.config.notify_timeout
-        headers = self.headers_for(attempt["client_id"], attempt["url"], request_time, body)
         status, data, error = None, b"", None
         started = time.perf_counter()
         try:
+            # inside the try: a URL urlsplit() cannot read ("http://[") fails this attempt, recorded,
+            # instead of leaving it claimed ("sending") and raising out of the dispatcher
+            headers = self.headers_for(attempt["client_id"], attempt["url"], request_time, body)
             answer = self.transport(attempt["url"], headers, body, timeout)
             status, data = answer.status, answer.body or b""
             error = ack_problem(status, data)

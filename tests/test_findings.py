@@ -201,3 +201,17 @@ def test_an_origin_that_is_no_url_is_refused_as_another_site_not_a_500(app, serv
     assert b"a page on another site may not change mockpay" in response.data  # JSON, or the dashboard's page
     assert services.clock.now() - before < 3600
 
+
+def test_a_notification_url_urlsplit_cannot_read_fails_its_attempt_instead_of_sticking_in_sending(app, ams,
+                                                                                                  services):
+    """The notification was signed (over the URL's path) outside the try that records an attempt's
+    outcome: "http://[" raised ValueError out of deliver(), the attempt stayed "sending" and was
+    claimed again after every lease, and the dispatcher pass stopped there."""
+    body = vault_body("bad-url-1", "4000000101000000")
+    body["vaultingNotificationUrl"] = "http://[::1"
+    assert ams.call(VAULT, body)["result"]["resultCode"] == "SUCCESS"
+    assert services.dispatcher.run_once() == 1
+    (notification,) = app.test_client().get("/_mockpay/notifications").get_json()["notifications"]
+    first, second = notification["attempts"]
+    assert first["state"] == "failed" and first["error"] == "ValueError: Invalid IPv6 URL"
+    assert second["state"] == "scheduled" and notification["status"] == "pending"
