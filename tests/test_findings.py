@@ -61,6 +61,8 @@ def test_resend_of_an_id_beyond_64_bits_is_404(app):
     ("/_mockpay/scenarios/reset", {"clientId": []}, "clientId"),
     ("/_mockpay/vaults/v-1/complete", {"outcome": "success", "clientId": {"a": 1}}, "clientId"),
     ("/_mockpay/vaults/v-1/complete", {"outcome": "success", "otp": 123456}, "otp"),
+    ("/_mockpay/vaults/v-1/complete", {"outcome": ["success"]}, "outcome"),  # unhashable: was a 500
+    ("/_mockpay/vaults/v-1/complete", {"outcome": {"success": 1}}, "outcome"),
 ])
 def test_admin_fields_of_the_wrong_type_are_400_naming_the_field(app, path, body, field):
     response = app.test_client().post(path, json=body)

@@ -249,7 +249,7 @@ def complete_vault_challenge(vaulting_request_id):
     {"outcome": "success" | "fail" | "cancel", "clientId": optional, "otp": optional}."""
     data = json_body()
     outcome = data.get("outcome")
-    if outcome not in COMPLETE_ACTIONS:
+    if not isinstance(outcome, str) or outcome not in COMPLETE_ACTIONS:  # a list or object is unhashable
         raise AdminError(400, "BAD_REQUEST", 'outcome must be "success", "fail" or "cancel"')
     client_id = optional_string(data, "clientId")
     optional_string(data, "otp")
