@@ -217,3 +217,29 @@ def test_a_notification_url_urlsplit_cannot_read_fails_its_attempt_instead_of_st
     first, second = notification["attempts"]
     assert first["state"] == "failed" and first["error"] == "ValueError: Invalid IPv6 URL"
     assert second["state"] == "scheduled" and notification["status"] == "pending"
+
+
+@pytest.mark.parametrize("path, body, where", [
+    ("/_mockpay/reset", '{"clientId": "\\ud800"}', "clientId"),
+    ("/_mockpay/scenarios/reset", '{"clientId": "SANDBOX\\udfff"}', "clientId"),
+    ("/_mockpay/vaults/v-1/complete", '{"outcome": "success", "otp": "\\ud83d"}', "otp"),
+    ("/_mockpay/clients", '{"clientId": "OK", "x": [{"y": "\\udc00"}]}', "x[0].y"),
+    ("/_mockpay/clock/advance", '{"seconds": 1, "\\ud800": 1}', "a key of the body"),
+    ("/_mockpay/reset", '{"4111111111111111": {"\\ud800": 1}}', "a key of 411111******1111"),
+])
+def test_a_lone_surrogate_in_an_admin_body_is_a_400_naming_where_it_is(app, services, path, body, where):
+    """JSON's \\ud800 escape makes a string UTF-8 cannot encode: SQLite raised UnicodeEncodeError
+    on binding it (500) when the reset bodies' clientId carried one."""
+    before = services.clock.now()
+    response = app.test_client().post(path, data=body, content_type="application/json")
+    assert response.status_code == 400, response.data
+    assert response.get_json()["error"] == {
+        "code": "BAD_REQUEST",
+        "message": f"{where} is not valid Unicode: it holds a lone surrogate (a \\ud800-\\udfff escape without its pair)"}
+    assert services.clock.now() - before < 1
+
+
+def test_a_paired_surrogate_escape_is_valid_unicode(app):
+    response = app.test_client().post("/_mockpay/reset", data='{"clientId": "\\ud83d\\ude00"}',
+                                      content_type="application/json")
+    assert response.status_code == 404 and response.get_json()["error"]["message"] == "no client '\U0001F600'"
