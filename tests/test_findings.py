@@ -243,3 +243,17 @@ def test_a_paired_surrogate_escape_is_valid_unicode(app):
     response = app.test_client().post("/_mockpay/reset", data='{"clientId": "\\ud83d\\ude00"}',
                                       content_type="application/json")
     assert response.status_code == 404 and response.get_json()["error"]["message"] == "no client '\U0001F600'"
+
+
+
+@pytest.mark.parametrize("method, path", [("POST", "/_mockpay/clients"), ("POST", "/_mockpay/reset"),
+                                          ("PUT", "/_mockpay/clients/SANDBOX_TEST/scenarios")])
+def test_an_admin_body_over_the_size_limit_is_a_json_413(make_ams, method, path):
+    """RequestEntityTooLarge has a handler of its own (for the AMS envelope), more specific than
+    the HTTPException one that makes admin errors JSON: the admin API answered werkzeug's HTML page."""
+    _, caller = make_ams(max_body_bytes=2000)
+    response = caller.http.open(path, method=method, data='{"clientId": "%s"}' % ("x" * 3000),
+                                content_type="application/json")
+    assert response.status_code == 413 and response.mimetype == "application/json", response.data[:200]
+    assert response.get_json()["error"] == {"code": "REQUEST_ENTITY_TOO_LARGE",
+                                            "message": "the request body exceeds 2000 bytes"}
