@@ -17,8 +17,18 @@ def _services(ctx: click.Context):
     from . import build_services
     obj = ctx.ensure_object(dict)
     if "services" not in obj:
-        # set_clock_scale=False: a command next to a running server must not reset its --time-scale
-        obj["services"] = build_services(load_config({"data_dir": obj.get("data_dir")}), set_clock_scale=False)
+        try:
+            config = load_config({"data_dir": obj.get("data_dir")})
+        except (ValueError, TypeError) as exc:  # a MOCKPAY_* variable: a clear message, as serve gives
+            raise click.ClickException(str(exc)) from None
+        from .scenarios import ScenarioError
+        try:
+            # set_clock_scale=False: a command next to a running server must not reset its --time-scale
+            obj["services"] = build_services(config, set_clock_scale=False)
+        except ScenarioError as exc:  # MOCKPAY_SCENARIOS names an invalid file: its problems, as serve says
+            raise click.ClickException(str(exc)) from None
+        except Exception as exc:  # noqa: BLE001 - not a database, a file where a folder goes, bad keys...
+            raise click.ClickException(f"cannot use the data directory {config.data_dir}: {exc}") from None
     return obj["services"]
 
 

@@ -257,3 +257,52 @@ def test_an_admin_body_over_the_size_limit_is_a_json_413(make_ams, method, path)
     assert response.status_code == 413 and response.mimetype == "application/json", response.data[:200]
     assert response.get_json()["error"] == {"code": "REQUEST_ENTITY_TOO_LARGE",
                                             "message": "the request body exceeds 2000 bytes"}
+
+
+def _cli(*args, env=None):
+    from click.testing import CliRunner
+
+    from mockpay.cli import main
+    return CliRunner().invoke(main, [str(a) for a in args], env=env, catch_exceptions=False)
+
+
+def _broken_data_dirs(tmp_path, keys_template):
+    import shutil
+    not_a_db = tmp_path / "not-a-db"
+    not_a_db.mkdir(parents=True)
+    (not_a_db / "mockpay.sqlite3").write_text("garbage")
+    bad_key = tmp_path / "bad-key"
+    shutil.copytree(keys_template, bad_key / "keys")
+    (bad_key / "keys" / "alipay_private_key.pem").write_text("junk")
+    short_secret = tmp_path / "short-secret"
+    shutil.copytree(keys_template, short_secret / "keys")
+    (short_secret / "keys" / "data.key").write_bytes(b"short")
+    keys_is_a_file = tmp_path / "keys-file"
+    keys_is_a_file.mkdir()
+    (keys_is_a_file / "keys").write_text("")
+    return [
+        (not_a_db, "file is not a database"),
+        (bad_key, f"{bad_key / 'keys' / 'alipay_private_key.pem'} is not an unencrypted PEM private key"),
+        (short_secret, f"{short_secret / 'keys' / 'data.key'} is not a data key (64 bytes)"),
+        (keys_is_a_file, "File exists"),
+        ("/dev/null", "File exists"),
+    ]
+
+
+@pytest.mark.parametrize("command", [("clients", "list"), ("clock", "show"), ("vaults", "list"), ("requests",)])
+def test_cli_commands_on_an_unusable_data_directory_print_one_line_not_a_traceback(tmp_path, keys_template,
+                                                                                   command):
+    for data_dir, reason in _broken_data_dirs(tmp_path / "-".join(command), keys_template):
+        result = _cli("--data-dir", data_dir, *command)
+        assert result.exit_code == 1, (data_dir, result.output)
+        assert result.output.startswith(f"Error: cannot use the data directory {data_dir}: "), result.output
+        assert reason in result.output and result.output.count("\n") == 1
+
+
+def test_cli_commands_name_a_bad_scenario_file_from_the_environment(tmp_path):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("rules: [")
+    result = _cli("--data-dir", tmp_path / "d", "clients", "list", env={"MOCKPAY_SCENARIOS": str(broken)})
+    assert result.exit_code == 1
+    assert result.output == f"Error: {broken}:2: invalid YAML: while parsing a flow node: did not find expected " \
+                            "node content\n"
