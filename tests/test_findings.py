@@ -306,3 +306,14 @@ def test_cli_commands_name_a_bad_scenario_file_from_the_environment(tmp_path):
     assert result.exit_code == 1
     assert result.output == f"Error: {broken}:2: invalid YAML: while parsing a flow node: did not find expected " \
                             "node content\n"
+
+
+@pytest.mark.parametrize("variable, value, message", [
+    ("MOCKPAY_TIME_SCALE", "fast", "MOCKPAY_TIME_SCALE must be a number, not 'fast'"),
+    ("MOCKPAY_JOURNAL_CAP", "1.5", "MOCKPAY_JOURNAL_CAP must be an integer, not '1.5'"),
+    ("MOCKPAY_NOTIFY_SCHEDULE", "0,soon", "MOCKPAY_NOTIFY_SCHEDULE must be comma-separated integers, not '0,soon'"),
+])
+def test_a_malformed_setting_in_the_environment_is_named(tmp_path, variable, value, message):
+    """The message was Python's own: "could not convert string to float: 'fast'", naming no setting."""
+    result = _cli("--data-dir", tmp_path / "d", "clock", "show", env={variable: value})
+    assert result.exit_code == 1 and result.output == f"Error: {message}\n"
