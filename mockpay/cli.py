@@ -45,10 +45,35 @@ def _data_dir_after_the_command(ctx: click.Context, param, value: Path | None) -
         ctx.find_root().ensure_object(dict)["data_dir"] = value
 
 
+class Command(click.Command):
+    """A command whose text arguments are UTF-8: an argument of bytes that are not (Python
+    holds them as lone surrogates) is a usage error naming it, before SQLite, the journal or
+    a message fails to encode it. File and folder paths may be any bytes."""
+
+    def invoke(self, ctx: click.Context):
+        for param in self.params:
+            if isinstance(param.type, (click.Path, click.File)):
+                continue
+            value = ctx.params.get(param.name)
+            for item in value if isinstance(value, (tuple, list)) else (value,):
+                if isinstance(item, str) and not _utf8_ok(item):
+                    raise click.BadParameter("is not valid UTF-8 text", ctx=ctx, param=param)
+        return super().invoke(ctx)
+
+
+def _utf8_ok(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class Commands(click.Group):
     """Every command also takes --data-dir after its name (`mockpay serve --data-dir D`),
     as well as before it (`mockpay --data-dir D serve`); the one after wins."""
     group_class = type  # subgroups (clients, clock, ...) are Commands too
+    command_class = Command
 
     def add_command(self, cmd: click.Command, name: str | None = None) -> None:
         if not isinstance(cmd, click.Group):

@@ -317,3 +317,26 @@ def test_a_malformed_setting_in_the_environment_is_named(tmp_path, variable, val
     """The message was Python's own: "could not convert string to float: 'fast'", naming no setting."""
     result = _cli("--data-dir", tmp_path / "d", "clock", "show", env={variable: value})
     assert result.exit_code == 1 and result.output == f"Error: {message}\n"
+
+
+@pytest.mark.parametrize("args, name", [
+    (("clients", "show", "SHOP\udcff"), "CLIENT_ID"),
+    (("clients", "add", "\udcff", "--generate"), "CLIENT_ID"),
+    (("vaults", "show", "v\udce9"), "VAULTING_REQUEST_ID"),
+    (("vaults", "list", "--client-id", "\udcff"), "--client-id"),
+    (("reset", "--yes", "--client-id", "\udcff"), "--client-id"),
+    (("requests", "--path", "/v1/\udcff*"), "--path"),
+    (("notifications", "list", "--vaulting-request-id", "\udcff"), "--vaulting-request-id"),
+    (("scenarios", "list", "--client", "\udcff"), "--client"),
+])
+def test_a_cli_argument_that_is_not_utf8_is_a_usage_error_not_a_traceback(tmp_path, args, name):
+    """Bytes that are not UTF-8 reach Python as lone surrogates (os.fsdecode); SQLite raised
+    UnicodeEncodeError binding them."""
+    result = _cli("--data-dir", tmp_path / "d", *args)
+    assert result.exit_code == 2, result.output
+    assert result.output.endswith(f"Error: Invalid value for '{name}': is not valid UTF-8 text\n")
+
+
+def test_a_scenario_path_that_is_not_utf8_is_still_a_path(tmp_path):
+    result = _cli("scenarios", "validate", str(tmp_path / "\udcff.yaml"))
+    assert result.exit_code == 1 and "no such file or folder" in result.output
