@@ -233,7 +233,7 @@ def clients():
 @clients.command("add")
 @click.argument("client_id")
 @click.option("--generate", is_flag=True, help="Create a merchant key pair and print the private key.")
-@click.option("--public-key", "public_key_file", type=click.File("r"),
+@click.option("--public-key", "public_key_file", type=click.File("r", errors="replace"),  # binary: "not base64"
               help="Register an existing merchant public key (base64 X.509 SubjectPublicKeyInfo or PEM).")
 @click.option("--json", "as_json", is_flag=True, help="Print {clientId, merchantPrivateKey, alipayPublicKey}.")
 @click.pass_context

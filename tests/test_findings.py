@@ -340,3 +340,15 @@ def test_a_cli_argument_that_is_not_utf8_is_a_usage_error_not_a_traceback(tmp_pa
 def test_a_scenario_path_that_is_not_utf8_is_still_a_path(tmp_path):
     result = _cli("scenarios", "validate", str(tmp_path / "\udcff.yaml"))
     assert result.exit_code == 1 and "no such file or folder" in result.output
+
+
+def test_cli_clients_add_with_a_binary_public_key_file_says_it_is_no_key(tmp_path):
+    """click.File("r") decoded it as UTF-8: a DER file (or any binary) died with UnicodeDecodeError."""
+    from cryptography.hazmat.primitives import serialization
+
+    from mockpay import signing
+    der = tmp_path / "key.der"
+    der.write_bytes(signing.generate_private_key().public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo))
+    result = _cli("--data-dir", tmp_path / "d", "clients", "add", "SHOP_DER", "--public-key", der)
+    assert result.exit_code == 1 and result.output == "Error: publicKey: key is not base64\n"
