@@ -352,3 +352,13 @@ def test_cli_clients_add_with_a_binary_public_key_file_says_it_is_no_key(tmp_pat
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo))
     result = _cli("--data-dir", tmp_path / "d", "clients", "add", "SHOP_DER", "--public-key", der)
     assert result.exit_code == 1 and result.output == "Error: publicKey: key is not base64\n"
+
+
+@pytest.mark.parametrize("notification_id", [str(2 ** 63), "-" + str(2 ** 63 + 1), "9" * 30])
+def test_cli_resend_of_a_notification_id_beyond_64_bits_is_not_found(tmp_path, services, notification_id):
+    """The admin route bounds the id in its URL converter; the CLI passed it on to SQLite: OverflowError."""
+    result = _cli("--data-dir", tmp_path / "d", "notifications", "resend", "--", notification_id)
+    assert result.exit_code == 1 and result.output == f"Error: no notification {notification_id}\n"
+    from mockpay.notify import NotFound
+    with pytest.raises(NotFound):
+        services.notifier.get(int(notification_id))
