@@ -104,7 +104,12 @@ def is_cross_site() -> bool:
     if site is not None:
         return site not in ("same-origin", "none")
     origin = request.headers.get("Origin")
-    return origin is not None and (origin == "null" or urlsplit(origin).netloc != request.host)
+    if origin is None:
+        return False
+    try:
+        return origin == "null" or urlsplit(origin).netloc != request.host
+    except ValueError:  # not a URL at all ("http://[", an unclosed IPv6 address): not this server's origin
+        return True
 
 
 def init_app(app: Flask, token: str) -> None:

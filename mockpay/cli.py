@@ -17,8 +17,18 @@ def _services(ctx: click.Context):
     from . import build_services
     obj = ctx.ensure_object(dict)
     if "services" not in obj:
-        # set_clock_scale=False: a command next to a running server must not reset its --time-scale
-        obj["services"] = build_services(load_config({"data_dir": obj.get("data_dir")}), set_clock_scale=False)
+        try:
+            config = load_config({"data_dir": obj.get("data_dir")})
+        except (ValueError, TypeError) as exc:  # a MOCKPAY_* variable: a clear message, as serve gives
+            raise click.ClickException(str(exc)) from None
+        from .scenarios import ScenarioError
+        try:
+            # set_clock_scale=False: a command next to a running server must not reset its --time-scale
+            obj["services"] = build_services(config, set_clock_scale=False)
+        except ScenarioError as exc:  # MOCKPAY_SCENARIOS names an invalid file: its problems, as serve says
+            raise click.ClickException(str(exc)) from None
+        except Exception as exc:  # noqa: BLE001 - not a database, a file where a folder goes, bad keys...
+            raise click.ClickException(f"cannot use the data directory {config.data_dir}: {exc}") from None
     return obj["services"]
 
 
@@ -35,10 +45,35 @@ def _data_dir_after_the_command(ctx: click.Context, param, value: Path | None) -
         ctx.find_root().ensure_object(dict)["data_dir"] = value
 
 
+class Command(click.Command):
+    """A command whose text arguments are UTF-8: an argument of bytes that are not (Python
+    holds them as lone surrogates) is a usage error naming it, before SQLite, the journal or
+    a message fails to encode it. File and folder paths may be any bytes."""
+
+    def invoke(self, ctx: click.Context):
+        for param in self.params:
+            if isinstance(param.type, (click.Path, click.File)):
+                continue
+            value = ctx.params.get(param.name)
+            for item in value if isinstance(value, (tuple, list)) else (value,):
+                if isinstance(item, str) and not _utf8_ok(item):
+                    raise click.BadParameter("is not valid UTF-8 text", ctx=ctx, param=param)
+        return super().invoke(ctx)
+
+
+def _utf8_ok(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class Commands(click.Group):
     """Every command also takes --data-dir after its name (`mockpay serve --data-dir D`),
     as well as before it (`mockpay --data-dir D serve`); the one after wins."""
     group_class = type  # subgroups (clients, clock, ...) are Commands too
+    command_class = Command
 
     def add_command(self, cmd: click.Command, name: str | None = None) -> None:
         if not isinstance(cmd, click.Group):
@@ -198,7 +233,7 @@ def clients():
 @clients.command("add")
 @click.argument("client_id")
 @click.option("--generate", is_flag=True, help="Create a merchant key pair and print the private key.")
-@click.option("--public-key", "public_key_file", type=click.File("r"),
+@click.option("--public-key", "public_key_file", type=click.File("r", errors="replace"),  # binary: "not base64"
               help="Register an existing merchant public key (base64 X.509 SubjectPublicKeyInfo or PEM).")
 @click.option("--json", "as_json", is_flag=True, help="Print {clientId, merchantPrivateKey, alipayPublicKey}.")
 @click.pass_context

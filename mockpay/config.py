@@ -109,7 +109,11 @@ def load_config(overrides: dict | None = None, environ: dict | None = None) -> C
     for name, f in fields.items():
         env_value = environ.get("MOCKPAY_" + name.upper())
         if env_value is not None and env_value != "":
-            values[name] = _coerce(f, env_value)
+            try:
+                values[name] = _coerce(f, env_value)
+            except ValueError:  # int('abc') names neither the variable nor what it wants
+                kind = {"int": "an integer", "float": "a number"}.get(str(f.type), "comma-separated integers")
+                raise ValueError(f"MOCKPAY_{name.upper()} must be {kind}, not {env_value[:50]!r}") from None
     for name, value in (overrides or {}).items():
         if name not in fields:
             raise KeyError(f"unknown setting {name!r}")

@@ -64,10 +64,15 @@ class Keyring:
                 _write_private(secret_path, secrets.token_bytes(64))
         # The key is our own file (0600, written above): skipping the RSA consistency
         # check saves ~40 ms on every app start (each test server, each gunicorn worker).
-        self.private_key = serialization.load_pem_private_key(signing_path.read_bytes(), password=None,
-                                                              unsafe_skip_rsa_key_validation=True)
+        try:
+            self.private_key = serialization.load_pem_private_key(signing_path.read_bytes(), password=None,
+                                                                  unsafe_skip_rsa_key_validation=True)
+        except (ValueError, TypeError):  # cryptography's message is a tuple of OpenSSL errors
+            raise ValueError(f"{signing_path} is not an unencrypted PEM private key") from None
         self.public_key = self.private_key.public_key()
         material = secret_path.read_bytes()
+        if len(material) != 64:
+            raise ValueError(f"{secret_path} is not a data key (64 bytes)")
         self._aead = AESGCM(material[:32])
         self._mac_key = material[32:]
 

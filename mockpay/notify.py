@@ -152,6 +152,12 @@ class NotFound(LookupError):
     pass
 
 
+def _check_id(notification_id: int) -> None:
+    """An id SQLite cannot hold (past 64 bits) is no notification, not an OverflowError."""
+    if not -2 ** 63 <= notification_id < 2 ** 63:
+        raise NotFound(f"no notification {notification_id}")
+
+
 class Notifier:
     def __init__(self, store, clock, keyring, config, transport: Callable | None = None):
         self.store = store
@@ -198,6 +204,7 @@ class Notifier:
 
     def resend(self, notification_id: int) -> dict:
         """Send the notification once more, now, outside the schedule."""
+        _check_id(notification_id)
         with self.store.tx() as db:
             n = self.store.get_notification_in(db, notification_id)
             if n is None:
@@ -246,10 +253,12 @@ class Notifier:
         request_time = iso(sent_at)
         body = attempt["body"].encode("utf-8")
         timeout = self.config.notify_timeout
-        headers = self.headers_for(attempt["client_id"], attempt["url"], request_time, body)
         status, data, error = None, b"", None
         started = time.perf_counter()
         try:
+            # inside the try: a URL urlsplit() cannot read ("http://[") fails this attempt, recorded,
+            # instead of leaving it claimed ("sending") and raising out of the dispatcher
+            headers = self.headers_for(attempt["client_id"], attempt["url"], request_time, body)
             answer = self.transport(attempt["url"], headers, body, timeout)
             status, data = answer.status, answer.body or b""
             error = ack_problem(status, data)
@@ -303,6 +312,7 @@ class Notifier:
             return self._describe(rows)
 
     def get(self, notification_id: int) -> dict:
+        _check_id(notification_id)
         with self.store.snapshot():
             row = self.store.get_notification(notification_id)
             if row is None:

@@ -535,6 +535,60 @@ class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
                                                     node.start_mark) from None
 
 
+# What a scenario document may be, checked on the YAML events before any node is built:
+# libyaml's composer recurses once per level (a body of 100000 "[" overflowed the C
+# stack and killed the process; past ~1000 levels the Python passes after it raised
+# RecursionError), and each alias stands for its whole anchored value, so ten levels
+# of ten aliases ("billion laughs") stand for 10**10 values to walk.
+MAX_DEPTH = 64               # lists and mappings inside each other, aliases followed
+MAX_ALIASED_VALUES = 100_000  # values the aliases of one file stand for, all together
+
+
+def _check_shape(text: str, source: str) -> None:
+    """ScenarioError, naming the line, for a document nested too deep, an alias inside the
+    value it names (a loop), or aliases standing for too many values. Stops at the first
+    event past a limit, so a huge body costs no more than its first lines."""
+    def refuse(event, message: str):
+        raise ScenarioError([Issue(source, event.start_mark.line + 1, None, message)])
+
+    known: dict[str, tuple[int, int]] = {}  # anchor -> (values, levels) of the value it names
+    open_: list[list] = []                   # [anchor, values, levels] of each open list or mapping
+    aliased = 0
+
+    def close(values: int, levels: int) -> None:
+        if open_:
+            open_[-1][1] += values
+            open_[-1][2] = max(open_[-1][2], levels + 1)
+
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            if len(open_) >= MAX_DEPTH:
+                refuse(event, f"lists and mappings nest more than {MAX_DEPTH} levels deep")
+            open_.append([event.anchor, 1, 1])
+        elif isinstance(event, yaml.CollectionEndEvent):
+            anchor, values, levels = open_.pop()
+            if anchor is not None:
+                known[anchor] = (values, levels)
+            close(values, levels)
+        elif isinstance(event, yaml.ScalarEvent):
+            if event.anchor is not None:
+                known[event.anchor] = (1, 0)
+            close(1, 0)
+        elif isinstance(event, yaml.AliasEvent):
+            if any(anchor == event.anchor for anchor, _, _ in open_):
+                refuse(event, f"the alias *{event.anchor} is inside the value &{event.anchor} names (a loop)")
+            if event.anchor not in known:
+                continue  # an undefined alias: the composer names it
+            values, levels = known[event.anchor]
+            if len(open_) + levels > MAX_DEPTH:
+                refuse(event, f"lists and mappings nest more than {MAX_DEPTH} levels deep "
+                              f"(with what *{event.anchor} stands for)")
+            aliased += values
+            if aliased > MAX_ALIASED_VALUES:
+                refuse(event, f"the aliases stand for more than {MAX_ALIASED_VALUES} values in all")
+            close(values, levels)
+
+
 def _line_of(node, path: tuple) -> int | None:
     """The line of the deepest YAML node on `path` (a mapping entry: the line of its key)."""
     line = node.start_mark.line + 1 if node is not None else None
@@ -730,6 +784,7 @@ class ScenarioSet:
 def parse(text: str, source: str) -> ScenarioSet:
     """Validate and compile one scenario document; raise ScenarioError naming file, line and rule."""
     try:
+        _check_shape(text, source)
         node = yaml.compose(text, Loader=_Loader)
         if node is not None:
             issues: list[Issue] = []

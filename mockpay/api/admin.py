@@ -50,7 +50,38 @@ def json_body() -> dict:
         raise AdminError(400, "BAD_REQUEST", "the body nests arrays or objects too deeply") from None
     if not isinstance(data, dict):
         raise AdminError(400, "BAD_REQUEST", "the body must be a JSON object")
+    where = lone_surrogate_at(data)
+    if where is not None:  # (keys are the sender's: never echo a card number, nor a huge key)
+        raise AdminError(400, "BAD_REQUEST", f"{redact_card_numbers(where)[:120]} is not valid Unicode: it holds "
+                                             "a lone surrogate (a \\ud800-\\udfff escape without its pair)")
     return data
+
+
+def lone_surrogate_at(data) -> str | None:
+    """Where the first string (key or value) holding a lone surrogate is, or None. JSON's
+    \\ud800 escape makes one; no UTF-8 text (SQLite, the journal, a log line) can hold it."""
+    stack = [("the body", data)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                name = key if where == "the body" else f"{where}.{key}"
+                if not _utf8_ok(key):
+                    return f"a key of {where}"
+                stack.append((name, item))
+        elif isinstance(value, list):
+            stack.extend((f"{where}[{i}]", item) for i, item in enumerate(value))
+        elif isinstance(value, str) and not _utf8_ok(value):
+            return where
+    return None
+
+
+def _utf8_ok(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def json_body_or_empty() -> dict:
@@ -249,7 +280,7 @@ def complete_vault_challenge(vaulting_request_id):
     {"outcome": "success" | "fail" | "cancel", "clientId": optional, "otp": optional}."""
     data = json_body()
     outcome = data.get("outcome")
-    if outcome not in COMPLETE_ACTIONS:
+    if not isinstance(outcome, str) or outcome not in COMPLETE_ACTIONS:  # a list or object is unhashable
         raise AdminError(400, "BAD_REQUEST", 'outcome must be "success", "fail" or "cancel"')
     client_id = optional_string(data, "clientId")
     optional_string(data, "otp")

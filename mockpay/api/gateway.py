@@ -279,10 +279,13 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(exc):
+        # more specific than HTTPException, so Flask never hands it to _http_error: the admin
+        # API's 413 was werkzeug's HTML page instead of its JSON error
+        limit = current_app.config.get("MAX_CONTENT_LENGTH")
+        message = f"the request body exceeds {limit} bytes"
         if is_api_path(request.path):
-            limit = current_app.config.get("MAX_CONTENT_LENGTH")
-            return error_response(AmsError("PARAM_ILLEGAL", f"the request body exceeds {limit} bytes"))
-        return exc
+            return error_response(AmsError("PARAM_ILLEGAL", message))
+        return _http_error(RequestEntityTooLarge(description=message))
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
