@@ -11,6 +11,7 @@ import click
 from .config import Config, load_config
 from .notify import STATUSES as NOTIFICATION_STATUSES
 from .state import VAULT_STATUSES
+from .text import utf8_ok
 
 
 def _services(ctx: click.Context):
@@ -56,17 +57,9 @@ class Command(click.Command):
                 continue
             value = ctx.params.get(param.name)
             for item in value if isinstance(value, (tuple, list)) else (value,):
-                if isinstance(item, str) and not _utf8_ok(item):
+                if isinstance(item, str) and not utf8_ok(item):
                     raise click.BadParameter("is not valid UTF-8 text", ctx=ctx, param=param)
         return super().invoke(ctx)
-
-
-def _utf8_ok(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 class Commands(click.Group):

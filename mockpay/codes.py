@@ -2,6 +2,8 @@
 status and message. One table, used by the gateway, the domain and scenarios."""
 from __future__ import annotations
 
+from .text import printable
+
 RESULT_CODES: dict[str, tuple[str, str]] = {
     "SUCCESS": ("S", "success."),  # the vaulting pages' samples; their tables say "Success"
     # gateway
@@ -88,8 +90,7 @@ MESSAGE_MAX = 256
 def fit_message(message: str) -> str:
     """At most MESSAGE_MAX characters, and encodable: a lone surrogate the client sent (in
     a JSON key a message quotes) is written as its escape, \\ud800."""
-    if not message.isascii():
-        message = message.encode("utf-8", "backslashreplace").decode("utf-8")
+    message = printable(message)
     return message if len(message) <= MESSAGE_MAX else message[:MESSAGE_MAX - 3] + "..."
 
 

@@ -26,6 +26,7 @@ import re
 
 from . import store as store_mod
 from .cards import could_hold_card_number, mask_6_4, redact_card_numbers
+from .text import printable
 
 log = logging.getLogger("mockpay.journal")
 
@@ -49,15 +50,8 @@ _FINGERPRINT = re.compile(r"[0-9a-f]{64}")
 _NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 
 
-def _unicode(value: str) -> str:
-    """`value` with any lone UTF-16 surrogate (a JSON \\ud800 escape, which mockpay refuses
-    but the journal still records) written as that escape: no UTF-8 encoder, SQLite's
-    included, takes the surrogate itself."""
-    return value if value.isascii() else value.encode("utf-8", "backslashreplace").decode("utf-8")
-
-
 def _text(value: str) -> str:
-    return redact_card_numbers(_unicode(value))
+    return redact_card_numbers(printable(value))  # a refused \ud800 is still journaled, as its escape
 
 
 def _norm(key: str) -> str:
@@ -76,11 +70,11 @@ def redact(value, keep_fingerprints: bool = False):
             if name in SECRET_KEYS:
                 continue
             if name in CARD_KEYS and isinstance(item, (str, int, float)) and not isinstance(item, bool):
-                out[_text(str(key))] = mask_6_4(_unicode(str(item)))
+                out[_text(str(key))] = mask_6_4(printable(str(item)))
                 continue
             if isinstance(item, str) and ((_ID_KEY.search(str(key)) and not could_hold_card_number(item)) or (
                     keep_fingerprints and name == "fingerprint" and _FINGERPRINT.fullmatch(item))):
-                out[_text(str(key))] = _unicode(item)
+                out[_text(str(key))] = printable(item)
                 continue
             out[_text(str(key))] = redact(item, keep_fingerprints)
         return out

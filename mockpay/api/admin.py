@@ -18,6 +18,7 @@ from ..scenarios import ScenarioError
 from ..schemas import admin as admin_schemas
 from ..schemas import admin_ops as ops_schemas
 from ..state import StateError
+from ..text import lone_surrogate_at
 from ..vaulting import ChallengeError
 from .gateway import services
 
@@ -50,38 +51,17 @@ def json_body() -> dict:
         raise AdminError(400, "BAD_REQUEST", "the body nests arrays or objects too deeply") from None
     if not isinstance(data, dict):
         raise AdminError(400, "BAD_REQUEST", "the body must be a JSON object")
-    where = lone_surrogate_at(data)
-    if where is not None:  # (keys are the sender's: never echo a card number, nor a huge key)
+    found = lone_surrogate_at(data)
+    if found is not None:  # (keys are the sender's: never echo a card number, nor a huge key)
+        where = _admin_path(*found)
         raise AdminError(400, "BAD_REQUEST", f"{redact_card_numbers(where)[:120]} is not valid Unicode: it holds "
                                              "a lone surrogate (a \\ud800-\\udfff escape without its pair)")
     return data
 
 
-def lone_surrogate_at(data) -> str | None:
-    """Where the first string (key or value) holding a lone surrogate is, or None. JSON's
-    \\ud800 escape makes one; no UTF-8 text (SQLite, the journal, a log line) can hold it."""
-    stack = [("the body", data)]
-    while stack:
-        where, value = stack.pop()
-        if isinstance(value, dict):
-            for key, item in value.items():
-                name = key if where == "the body" else f"{where}.{key}"
-                if not _utf8_ok(key):
-                    return f"a key of {where}"
-                stack.append((name, item))
-        elif isinstance(value, list):
-            stack.extend((f"{where}[{i}]", item) for i, item in enumerate(value))
-        elif isinstance(value, str) and not _utf8_ok(value):
-            return where
-    return None
-
-
-def _utf8_ok(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+def _admin_path(path: tuple, in_key: bool) -> str:
+    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".") or "the body"
+    return f"a key of {where}" if in_key else where
 
 
 def json_body_or_empty() -> dict:

@@ -22,6 +22,7 @@ from ..admin_auth import is_admin_json_path, under
 from ..clients import CLIENT_ID
 from ..codes import AmsError
 from ..schemas import load, valid_fields
+from ..text import lone_surrogate_at
 
 log = logging.getLogger("mockpay.api")
 
@@ -170,33 +171,20 @@ def parse_json() -> object:
         raise AmsError("PARAM_ILLEGAL", "the request body nests arrays or objects too deeply") from None
 
 
-# A \uD800-\uDFFF escape: JSON lets a string spell half of a UTF-16 pair alone, which
-# json.loads keeps as a lone surrogate, a str no UTF-8 encoder takes (the answer, the
-# store, the journal). Paired halves decode to one character and are fine.
+# JSON's \uD800-\uDFFF escape, which can spell half of a UTF-16 pair alone (paired
+# halves decode to one character and are fine): the body is walked only when it has one.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def refuse_lone_surrogates(raw: bytes, data) -> None:
-    """PARAM_ILLEGAL naming a field (or the object whose key) that holds a lone surrogate
+    """PARAM_ILLEGAL naming the field (or the object whose key) that holds a lone surrogate
     in the parsed body `data`; looked for only when the `raw` body has such an escape."""
-    if not _SURROGATE_ESCAPE.search(raw):
-        return
-    stack: list[tuple[tuple, object]] = [((), data)]
-    while stack:
-        path, value = stack.pop()
+    found = lone_surrogate_at(data) if _SURROGATE_ESCAPE.search(raw) else None
+    if found is not None:
+        path, in_key = found
         where = ".".join(map(str, path)) or "body"
-        if isinstance(value, str):
-            if _SURROGATE.search(value):
-                raise AmsError("PARAM_ILLEGAL", f"{where} is not valid Unicode (a lone UTF-16 surrogate)")
-        elif isinstance(value, dict):
-            for key, item in value.items():
-                if _SURROGATE.search(key):
-                    raise AmsError("PARAM_ILLEGAL", f"{where} has a key that is not valid Unicode "
-                                                    "(a lone UTF-16 surrogate)")
-                stack.append((path + (key,), item))
-        elif isinstance(value, list):
-            stack.extend((path + (i,), item) for i, item in enumerate(value))
+        what = f"{where} has a key that" if in_key else where
+        raise AmsError("PARAM_ILLEGAL", f"{what} is not valid Unicode (a lone UTF-16 surrogate)")
 
 
 def ams_endpoint(schema, api: str, response=None, echo: tuple[str, ...] = ()):
