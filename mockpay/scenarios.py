@@ -111,10 +111,17 @@ class Issue:
 
 
 class ScenarioError(ValueError):
-    """One or more invalid scenario files; str() is one line per problem."""
+    """One or more invalid scenario files; str() is one line per problem, the first
+    MAX_ISSUES of them (a list of 400000 bad values is not 400000 lines)."""
+    MAX_ISSUES = 50
 
     def __init__(self, issues: list[Issue]):
-        self.issues = list(issues)
+        issues = list(issues)
+        if len(issues) > self.MAX_ISSUES:
+            more = len(issues) - self.MAX_ISSUES + 1
+            issues = issues[:self.MAX_ISSUES - 1] + [Issue(issues[-1].source, None, None,
+                                                           f"... and {more} more problems")]
+        self.issues = issues
         super().__init__("\n".join(str(i) for i in self.issues))
 
 

@@ -231,6 +231,14 @@ class TestInvalidFiles:
         assert reason in issue.message and issue.message.startswith("invalid YAML: ")
         assert "set_int_max_str_digits" not in issue.message  # Python's advice is not the user's to take
 
+    def test_a_flood_of_problems_is_cut_to_the_first_fifty(self):
+        rules = "".join(f"  - match: {{cardNo: '4054695723100768'}}\n    outcome: {{resultCode: NOPE{i}}}\n"
+                        for i in range(120))
+        issues = issues_of("rules:\n" + rules)
+        assert len(issues) == 50
+        assert [i.rule for i in issues[:49]] == [f"rule {n}" for n in range(1, 50)]
+        assert str(issues[-1]) == "ci/rules.yaml: ... and 71 more problems"
+
     def test_unknown_outcome_code(self):
         (issue,) = issues_of("""
             rules:
