@@ -91,7 +91,10 @@ def _coerce(f: dataclasses.Field, value):
     if kind == "int":
         return int(value)
     if kind == "float":
-        return float(value)
+        number = float(value)
+        if not math.isfinite(number):  # "1e400", "inf", "nan": no timeout, interval or lifetime
+            raise ValueError(f"{value!r} is not a finite number")
+        return number
     if kind.startswith("tuple[int"):
         items = _parse_tuple(value) if isinstance(value, str) else value
         return tuple(int(v) for v in items)
