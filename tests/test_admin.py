@@ -79,6 +79,18 @@ class TestVaults:
         assert v["vaultingRequestId"] == "one" and v["card"]["masked"] == "516277******4622"
         assert MC_OK not in response.get_data(as_text=True)
 
+    @pytest.mark.parametrize("request_id", ["order/42", "a/b/c", "trailing/"])
+    def test_an_id_with_slashes_is_reachable(self, admin, ams, services, request_id):
+        ams.call(VAULT, vault_body(request_id, card_no=CHALLENGE_CARD))
+        from urllib.parse import quote
+        for path in (request_id, quote(request_id, safe="")):  # as typed, or escaped as mockpay.testing does
+            shown = admin.get(f"/_mockpay/vaults/{path}")
+            assert shown.status_code == 200, shown.data
+            assert shown.get_json()["vaultingRequestId"] == request_id
+        done = admin.post(f"/_mockpay/vaults/{quote(request_id, safe='')}/complete", json={"outcome": "success"})
+        assert done.status_code == 200, done.data
+        assert done.get_json()["vaultingStatus"] == "SUCCESS"
+
     def test_show_unknown(self, admin):
         assert "nope" in error_of(admin.get("/_mockpay/vaults/nope"), 404, "NOT_FOUND")
 

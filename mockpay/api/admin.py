@@ -253,7 +253,7 @@ def delete_client_scenarios(client_id):
 COMPLETE_ACTIONS = {"success": "authenticate", "fail": "fail", "cancel": "cancel"}
 
 
-@bp.post("/vaults/<vaulting_request_id>/complete")
+@bp.post("/vaults/<path:vaulting_request_id>/complete")
 @openapi.doc(request=admin_schemas.CompleteChallengeSchema)
 def complete_vault_challenge(vaulting_request_id):
     """Finish an open 3DS challenge without a browser:
@@ -343,7 +343,7 @@ def list_vaults():
     return jsonify({"vaults": vaults, "limit": limit, "offset": offset})
 
 
-@bp.get("/vaults/<vaulting_request_id>")
+@bp.get("/vaults/<path:vaulting_request_id>")
 @openapi.doc(query=ops_schemas.VaultQuerySchema, response=ops_schemas.VaultSchema)
 def get_vault(vaulting_request_id):
     """One vault by vaultingRequestId (409 when several clients used it and none is named)."""
