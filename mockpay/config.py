@@ -64,6 +64,11 @@ class Config:
         if not (math.isfinite(self.time_scale) and 0 < self.time_scale <= MAX_TIME_SCALE):
             raise ValueError(f"time scale must be above 0 and at most {MAX_TIME_SCALE:,.0f}, "
                              f"not {self.time_scale:g}")
+        for f in dataclasses.fields(self):  # "1e400", "inf", "nan": no timeout, interval or lifetime
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{f.name.replace('_', ' ')} (MOCKPAY_{f.name.upper()}) must be a finite "
+                                 f"number, not {value:g}")
 
     def replace(self, **changes) -> "Config":
         return dataclasses.replace(self, **changes)
@@ -91,10 +96,7 @@ def _coerce(f: dataclasses.Field, value):
     if kind == "int":
         return int(value)
     if kind == "float":
-        number = float(value)
-        if not math.isfinite(number):  # "1e400", "inf", "nan": no timeout, interval or lifetime
-            raise ValueError(f"{value!r} is not a finite number")
-        return number
+        return float(value)
     if kind.startswith("tuple[int"):
         items = _parse_tuple(value) if isinstance(value, str) else value
         return tuple(int(v) for v in items)

@@ -312,8 +312,9 @@ def test_cli_commands_name_a_bad_scenario_file_from_the_environment(tmp_path):
     ("MOCKPAY_TIME_SCALE", "fast", "MOCKPAY_TIME_SCALE must be a number, not 'fast'"),
     ("MOCKPAY_JOURNAL_CAP", "1.5", "MOCKPAY_JOURNAL_CAP must be an integer, not '1.5'"),
     ("MOCKPAY_NOTIFY_SCHEDULE", "0,soon", "MOCKPAY_NOTIFY_SCHEDULE must be comma-separated integers, not '0,soon'"),
-    ("MOCKPAY_NOTIFY_TIMEOUT", "1e400", "MOCKPAY_NOTIFY_TIMEOUT must be a number, not '1e400'"),  # was infinity
-    ("MOCKPAY_DISPATCH_INTERVAL", "nan", "MOCKPAY_DISPATCH_INTERVAL must be a number, not 'nan'"),
+    ("MOCKPAY_NOTIFY_TIMEOUT", "1e400", "notify timeout (MOCKPAY_NOTIFY_TIMEOUT) must be a finite number, not inf"),
+    ("MOCKPAY_DISPATCH_INTERVAL", "nan",
+     "dispatch interval (MOCKPAY_DISPATCH_INTERVAL) must be a finite number, not nan"),
 ])
 def test_a_malformed_setting_in_the_environment_is_named(tmp_path, variable, value, message):
     """The message was Python's own: "could not convert string to float: 'fast'", naming no setting."""
