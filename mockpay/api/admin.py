@@ -169,8 +169,8 @@ def list_notifications():
     return jsonify({"notifications": found})
 
 
-# ids beyond SQLite's 64-bit integers are no notification (404), not an OverflowError
-NOTIFICATION_ID = "<int(max=9223372036854775807):notification_id>"
+# (an id beyond SQLite's 64-bit integers is the Notifier's NotFound, as any unknown id)
+NOTIFICATION_ID = "<int:notification_id>"
 
 
 @bp.get(f"/notifications/{NOTIFICATION_ID}")
