@@ -330,3 +330,20 @@ def test_card_number_is_sealed_and_cvv_not_stored(ams, services, created):
     assert "987" not in json.dumps({k: vault[k] for k in vault.keys() if k not in random_material})
     for column in ("response_json", "payment_method_detail"):
         assert '"cvv"' not in (vault[column] or "")
+
+
+@pytest.mark.parametrize("url", ["www.test.com", "/return", "//merchant.example/return", "javascript:alert(1)",
+                                 "data:text/html,<script>alert(1)</script>", "https:merchant.example"])
+def test_a_redirect_url_no_browser_can_open_shows_the_result_instead(ams, services, url):
+    """As on the challenge page: the docs' sample "www.test.com" resolved against the page
+    (/vaulting/session/www.test.com), so the buyer whose card was just saved saw "Unknown
+    card-binding session. No card was saved."; a javascript: URL became the Location."""
+    created = ams.call(CREATE, session_body("vs-odd-redirect", redirectUrl=url))
+    page = ams.http.post(page_path(created), data=GOOD_FORM)
+    assert page.status_code == 200 and "Location" not in page.headers
+    html = page.get_data(as_text=True)
+    assert 'id="done" data-status="SUCCESS"' in html and "Your card has been saved" in html
+    assert "<script>alert" not in html and 'href="javascript' not in html
+    shown = re.search(r'<code id="raw-redirect">([^<]*)</code>', html).group(1)
+    assert shown == url.replace("<", "&lt;").replace(">", "&gt;")
+    assert ams.call(INQUIRE, {"vaultingRequestId": "vs-odd-redirect"})["vaultingStatus"] == "SUCCESS"

@@ -13,6 +13,7 @@ from flask import Blueprint, Response, redirect, render_template, request
 from ..clock import iso
 from ..sessions import FORM_FIELDS, SessionClosed
 from .gateway import services
+from .pages import redirect_target
 from .vaults import session_links
 
 bp = Blueprint("hosted", __name__)
@@ -77,7 +78,10 @@ def submit(session_id):
     if outcome.errors:
         session = sessions.store.get_session(session_id)
         return _form(session, outcome.values, outcome.errors, status=422)
-    if outcome.redirect:
-        return _no_store(redirect(outcome.redirect, code=303))
-    html = render_template("session_done.html", status=outcome.vaulting_status)
+    # as the challenge page does: a redirectUrl a browser cannot open as an absolute URL (the
+    # docs' sample "www.test.com" would resolve against this page) shows the result instead
+    target = redirect_target(outcome.redirect)
+    if target:
+        return _no_store(redirect(target, code=303))
+    html = render_template("session_done.html", status=outcome.vaulting_status, raw_redirect_url=outcome.redirect)
     return _no_store(Response(html, content_type="text/html; charset=utf-8"))
