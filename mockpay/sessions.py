@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from marshmallow import ValidationError
 
 from . import store as store_mod
+from .cards import could_hold_card_number
 from .clock import iso
 from .codes import AmsError, result
 from .crypto import new_id
@@ -165,7 +166,10 @@ class VaultingSessions:
     def submit(self, session_id: str, form: dict[str, str], links: Links) -> FormResult:
         """Validate the buyer's card as vaultPaymentMethod does, then vault it."""
         session = self.open(session_id)
-        values = {k: (form.get(k) or "").strip() for k in FORM_FIELDS if k != "cvv"}
+        # what goes back into the form: never the CVV, nor a value that could hold a card
+        # number (typed into the wrong field), which the buyer types again
+        values = {k: (form.get(k) or "").strip() for k in FORM_FIELDS if k not in ("cvv", "cardNumber")}
+        values = {k: v for k, v in values.items() if not could_hold_card_number(v)}
         card, errors = self._card_from_form(form)
         if errors:
             return FormResult(errors=errors, values=values)

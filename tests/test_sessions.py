@@ -347,3 +347,20 @@ def test_a_redirect_url_no_browser_can_open_shows_the_result_instead(ams, servic
     shown = re.search(r'<code id="raw-redirect">([^<]*)</code>', html).group(1)
     assert shown == url.replace("<", "&lt;").replace(">", "&gt;")
     assert ams.call(INQUIRE, {"vaultingRequestId": "vs-odd-redirect"})["vaultingStatus"] == "SUCCESS"
+
+
+@pytest.mark.parametrize("field,typed", [("expiry", VISA_OK), ("expiry", "4054 6957 2310 0768"),
+                                         ("cardholderName", "Ada 4054-6957-2310-0768")])
+def test_a_card_number_typed_into_another_field_is_never_sent_back(ams, services, created, field, typed):
+    """The re-rendered form kept every field but the card number and the CVV as typed, so a
+    card number pasted into the expiry or name field came back in the page's HTML."""
+    form = dict(GOOD_FORM, cvv="", **{field: typed})
+    page = ams.http.post(page_path(created), data=form)
+    assert page.status_code == 422
+    html = page.get_data(as_text=True)
+    assert 'id="error-cvv"' in html
+    assert re.sub(r"\D", "", typed) not in re.sub(r"[ -]", "", html)
+    assert re.search(rf'id="{field}"[^>]*\bvalue=""', html, re.S)
+    other = "cardholderName" if field == "expiry" else "expiry"
+    assert f'value="{GOOD_FORM[other]}"' in html  # the rest is still kept
+    assert services.store.count_vaults() == 0
