@@ -238,6 +238,8 @@ class VaultingSessions:
         name = " ".join((form.get("cardholderName") or "").split())
         if not name:
             errors["cardholderName"] = "Cardholder name is required."
+        elif could_hold_card_number(name):  # else vaulted, then stored and notified, in plain text
+            errors["cardholderName"] = "Cardholder name must not contain a card number."
         else:
             first, _, last = name.rpartition(" ")
             holder = {"firstName": first, "lastName": last} if first else {"lastName": last}

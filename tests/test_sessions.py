@@ -364,3 +364,17 @@ def test_a_card_number_typed_into_another_field_is_never_sent_back(ams, services
     other = "cardholderName" if field == "expiry" else "expiry"
     assert f'value="{GOOD_FORM[other]}"' in html  # the rest is still kept
     assert services.store.count_vaults() == 0
+
+
+@pytest.mark.parametrize("name", [VISA_OK, "4054 6957 2310 0768", "Ada 4054-6957-2310-0768"])
+def test_a_card_number_as_the_cardholder_name_is_refused(ams, services, created, name):
+    """A buyer who typed the card number into the name field had it vaulted as the name:
+    kept in plain text in the vault, answered by inquireVaulting and sent in notifyVaulting."""
+    page = ams.http.post(page_path(created), data=dict(GOOD_FORM, cardholderName=name))
+    assert page.status_code == 422
+    html = page.get_data(as_text=True)
+    assert re.search(r'id="error-cardholderName">Cardholder name must not contain a card number', html)
+    assert services.store.count_vaults() == 0
+    assert services.store.get_session(created["vaultingSessionId"])["status"] == "OPEN"
+    raw = b"".join(p.read_bytes() for p in services.config.db_path.parent.glob("mockpay.sqlite3*"))
+    assert VISA_OK.encode() not in raw
