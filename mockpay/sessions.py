@@ -61,6 +61,7 @@ SCHEMA_TO_FORM = {"cardNo": "cardNumber", "expiryYear": "expiry", "expiryMonth":
                   "cardholderName": "cardholderName"}
 LABELS = {"cardNo": "Card number", "expiryYear": "Expiry year", "expiryMonth": "Expiry month", "cvv": "CVV",
           "cardholderName": "Cardholder name"}
+NAME_PART = 32  # cardholderName.firstName, lastName
 _EXPIRY = re.compile(r"\s*(\d{1,2})\s*/\s*(\d{2}|\d{4})\s*")
 
 
@@ -241,10 +242,14 @@ class VaultingSessions:
         elif could_hold_card_number(name):  # else vaulted, then stored and notified, in plain text
             errors["cardholderName"] = "Cardholder name must not contain a card number."
         else:
+            # fullName (128) always: the field takes 128 characters; firstName and lastName
+            # (32 each) only when the split fits them, so a long name is not refused for a
+            # part the buyer never typed as such
             first, _, last = name.rpartition(" ")
-            holder = {"firstName": first, "lastName": last} if first else {"lastName": last}
-            if len(name) <= 128:
-                holder["fullName"] = name
+            holder = {}
+            if len(first) <= NAME_PART and len(last) <= NAME_PART:
+                holder = {"firstName": first, "lastName": last} if first else {"lastName": last}
+            holder["fullName"] = name
             card["cardholderName"] = holder
         return card, errors
 

@@ -189,7 +189,7 @@ def test_bad_card_shows_inline_error_keeps_values_but_not_cvv(ams, services, cre
     ({"cvv": ""}, "cvv", "required"),
     ({"cvv": "12"}, "cvv", "3 digits"),
     ({"cardholderName": ""}, "cardholderName", "required"),
-    ({"cardholderName": "A" * 33 + " B"}, "cardholderName", "at most 32"),
+    ({"cardholderName": "A" * 129}, "cardholderName", "at most 128"),
 ])
 def test_each_field_error_is_shown_under_its_field(ams, services, created, change, field, words):
     page = ams.http.post(page_path(created), data=dict(GOOD_FORM, **change))
@@ -378,3 +378,30 @@ def test_a_card_number_as_the_cardholder_name_is_refused(ams, services, created,
     assert services.store.get_session(created["vaultingSessionId"])["status"] == "OPEN"
     raw = b"".join(p.read_bytes() for p in services.config.db_path.parent.glob("mockpay.sqlite3*"))
     assert VISA_OK.encode() not in raw
+
+
+@pytest.mark.parametrize("name,holder", [
+    ("Maria Fernanda de los Angeles Gonzalez Rodriguez",
+     {"fullName": "Maria Fernanda de los Angeles Gonzalez Rodriguez"}),
+    ("Wolfeschlegelsteinhausenbergerdorff Hubert", {"fullName": "Wolfeschlegelsteinhausenbergerdorff Hubert"}),
+    (" ".join(["Abcdefg"] * 16), {"fullName": " ".join(["Abcdefg"] * 16)}),
+    ("Ada   Lovelace", {"firstName": "Ada", "lastName": "Lovelace", "fullName": "Ada Lovelace"}),
+    ("Cher", {"lastName": "Cher", "fullName": "Cher"}),
+])
+def test_a_cardholder_name_the_field_takes_is_vaulted(ams, created, name, holder):
+    """The field takes 128 characters (fullName's limit), but the page also split the name into
+    firstName / lastName (32 each) and refused a longer part: a 48-character name was
+    'Cardholder name must be at most 32 characters.'"""
+    assert len(name) <= 128
+    page = ams.http.post(page_path(created), data=dict(GOOD_FORM, cardholderName=name))
+    assert page.status_code == 303, page.get_data(as_text=True)
+    card = ams.call(INQUIRE, {"vaultingRequestId": "vs-1"})["paymentMethodDetail"]["card"]
+    assert card["cardholderName"] == holder
+
+
+def test_a_cardholder_name_over_the_field_limit_names_that_limit(ams, services, created):
+    page = ams.http.post(page_path(created), data=dict(GOOD_FORM, cardholderName="Ada " + "L" * 125))
+    assert page.status_code == 422
+    assert re.search(r'id="error-cardholderName">Cardholder name must be at most 128 characters\.<',
+                     page.get_data(as_text=True))
+    assert services.store.count_vaults() == 0
