@@ -228,6 +228,9 @@ class VaultingSessions:
             errors["expiry"] = "Expiry date is required."
         elif not match:
             errors["expiry"] = "Expiry date must be MM/YY."
+        elif len(match.group(2)) == 4 and not match.group(2).startswith("20"):
+            # expiryYear has two digits, read as 20YY: 12/1999 would be vaulted as 12/2099
+            errors["expiry"] = "Expiry year must be between 2000 and 2099."
         else:
             card["expiryMonth"] = match.group(1).zfill(2)
             card["expiryYear"] = match.group(2)[-2:]

@@ -13,7 +13,7 @@ import pytest
 
 from mockpay.clock import iso
 from mockpay.scenarios import Outcome
-from tests.support import VISA_OK, session_body, vault_body
+from tests.support import OWN_OK, VISA_OK, session_body, vault_body
 
 PREFIXES = ["/ams/api/v1", "/ams/sandbox/api/v1", "/v1"]
 CREATE = "/ams/api/v1/vaults/createVaultingSession"
@@ -405,3 +405,20 @@ def test_a_cardholder_name_over_the_field_limit_names_that_limit(ams, services, 
     assert re.search(r'id="error-cardholderName">Cardholder name must be at most 128 characters\.<',
                      page.get_data(as_text=True))
     assert services.store.count_vaults() == 0
+
+
+@pytest.mark.parametrize("expiry", ["12/1999", "12/2130"])
+def test_a_four_digit_expiry_year_outside_20yy_is_refused(ams, services, created, expiry):
+    """expiryYear has two digits, read as 20YY: the page kept the last two digits of a
+    four-digit year, so mockpay's own card with 12/1999 (long expired) was vaulted as 12/2099."""
+    page = ams.http.post(page_path(created), data=dict(GOOD_FORM, cardNumber=OWN_OK, expiry=expiry))
+    assert page.status_code == 422
+    assert re.search(r'id="error-expiry">Expiry year must be between 2000 and 2099\.<', page.get_data(as_text=True))
+    assert services.store.count_vaults() == 0
+
+
+def test_a_four_digit_expiry_year_in_20yy_is_taken(ams, services, created):
+    page = ams.http.post(page_path(created), data=dict(GOOD_FORM, cardNumber=OWN_OK, expiry="12/2019"))
+    assert page.status_code == 303
+    answer = ams.call(INQUIRE, {"vaultingRequestId": "vs-1"})
+    assert (answer["vaultingStatus"], answer["vaultingResultCode"]) == ("FAIL", "CARD_EXPIRED")
