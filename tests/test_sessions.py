@@ -422,3 +422,24 @@ def test_a_four_digit_expiry_year_in_20yy_is_taken(ams, services, created):
     assert page.status_code == 303
     answer = ams.call(INQUIRE, {"vaultingRequestId": "vs-1"})
     assert (answer["vaultingStatus"], answer["vaultingResultCode"]) == ("FAIL", "CARD_EXPIRED")
+
+
+def test_the_card_pages_carry_a_content_security_policy(ams, created):
+    """The 3DS page had one; the page that takes the card number had none. Only the form's own
+    script runs (by a nonce new on every page), and nothing is loaded from anywhere."""
+    nonces = []
+    for _ in range(2):
+        page = ams.http.get(page_path(created))
+        csp = page.headers["Content-Security-Policy"]
+        nonce = re.search(r"script-src 'nonce-([A-Za-z0-9_-]{20,})'", csp).group(1)
+        assert "default-src 'none'" in csp and "base-uri 'none'" in csp and "unsafe-eval" not in csp
+        scripts = re.findall(r"<script\b[^>]*>", page.get_data(as_text=True))
+        assert scripts == [f'<script nonce="{nonce}">']
+        assert page.headers["X-Content-Type-Options"] == "nosniff"
+        nonces.append(nonce)
+    assert nonces[0] != nonces[1]
+    error = ams.http.post(page_path(created), data=dict(GOOD_FORM, cvv=""))
+    assert error.status_code == 422 and "script-src 'nonce-" in error.headers["Content-Security-Policy"]
+    for other in (ams.http.get("/vaulting/session/VSnothing"),
+                  ams.http.get("/vaulting/session?sessionData=x")):
+        assert "script-src 'none'" in other.headers["Content-Security-Policy"]

@@ -8,6 +8,8 @@ POST /vaulting/session/<id>             vault the card, then redirect (challenge
 """
 from __future__ import annotations
 
+import secrets
+
 from flask import Blueprint, Response, redirect, render_template, request
 
 from ..clock import iso
@@ -21,10 +23,17 @@ bp = Blueprint("hosted", __name__)
 CLOSED_STATUS = {"unknown": 404, "expired": 410, "used": 409}
 
 
-def _no_store(response: Response) -> Response:
+def _no_store(response: Response, script_nonce: str | None = None) -> Response:
     # the form may carry back the card number the buyer typed: keep it out of caches
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "no-referrer"
+    # like the 3DS page's: no script but the form's own (by its nonce), nothing loaded from
+    # anywhere, so nothing injected could read the card fields. No form-action: Chromium
+    # applies it to the redirect after the POST, which goes to the merchant.
+    scripts = f"'nonce-{script_nonce}'" if script_nonce else "'none'"
+    response.headers["Content-Security-Policy"] = (
+        f"default-src 'none'; style-src 'unsafe-inline'; script-src {scripts}; base-uri 'none'")
+    response.headers["X-Content-Type-Options"] = "nosniff"
     return response
 
 
@@ -43,10 +52,12 @@ NOT_ECHOED = ("cardNumber", "cvv")
 
 def _form(session, values=None, errors=None, status: int = 200) -> Response:
     values = {k: v for k, v in (values or {}).items() if k not in NOT_ECHOED}
+    nonce = secrets.token_urlsafe(18)
     html = render_template("session_form.html", session_id=session["session_id"],
                            expires_at=iso(session["expires_at"]), values=values, errors=errors or {},
-                           fields=FORM_FIELDS, pad=services().keyring.page_pad(session["session_id"]))
-    return _no_store(Response(html, status=status, content_type="text/html; charset=utf-8"))
+                           fields=FORM_FIELDS, pad=services().keyring.page_pad(session["session_id"]),
+                           nonce=nonce)
+    return _no_store(Response(html, status=status, content_type="text/html; charset=utf-8"), nonce)
 
 
 @bp.get("/vaulting/session")
