@@ -443,3 +443,19 @@ def test_the_card_pages_carry_a_content_security_policy(ams, created):
     for other in (ams.http.get("/vaulting/session/VSnothing"),
                   ams.http.get("/vaulting/session?sessionData=x")):
         assert "script-src 'none'" in other.headers["Content-Security-Policy"]
+
+
+def test_a_reset_landing_while_the_form_is_checked_shows_the_unknown_session_page(ams, services, created,
+                                                                                monkeypatch):
+    """POST /_mockpay/reset between the check of a form with errors and its re-rendering: the
+    view read the session again, got None, and answered 500 (TypeError)."""
+    submit = services.sessions.submit
+
+    def submit_then_reset(*args, **kwargs):
+        outcome = submit(*args, **kwargs)
+        services.state.reset()
+        return outcome
+    monkeypatch.setattr(services.sessions, "submit", submit_then_reset)
+    page = ams.http.post(page_path(created), data=dict(GOOD_FORM, cvv=""))
+    assert page.status_code == 404
+    assert 'data-reason="unknown"' in page.get_data(as_text=True)

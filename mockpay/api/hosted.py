@@ -88,6 +88,8 @@ def submit(session_id):
         return _closed(exc)
     if outcome.errors:
         session = sessions.store.get_session(session_id)
+        if session is None:  # deleted meanwhile (POST /_mockpay/reset): the page of an unknown session
+            return _closed(SessionClosed("unknown"))
         return _form(session, outcome.values, outcome.errors, status=422)
     # as the challenge page does: a redirectUrl a browser cannot open as an absolute URL (the
     # docs' sample "www.test.com" would resolve against this page) shows the result instead
