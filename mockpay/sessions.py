@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from marshmallow import ValidationError
 
 from . import store as store_mod
+from .cards import could_hold_card_number
 from .clock import iso
 from .codes import AmsError, result
 from .crypto import new_id
@@ -60,6 +61,7 @@ SCHEMA_TO_FORM = {"cardNo": "cardNumber", "expiryYear": "expiry", "expiryMonth":
                   "cardholderName": "cardholderName"}
 LABELS = {"cardNo": "Card number", "expiryYear": "Expiry year", "expiryMonth": "Expiry month", "cvv": "CVV",
           "cardholderName": "Cardholder name"}
+NAME_PART = 32  # cardholderName.firstName, lastName
 _EXPIRY = re.compile(r"\s*(\d{1,2})\s*/\s*(\d{2}|\d{4})\s*")
 
 
@@ -165,7 +167,10 @@ class VaultingSessions:
     def submit(self, session_id: str, form: dict[str, str], links: Links) -> FormResult:
         """Validate the buyer's card as vaultPaymentMethod does, then vault it."""
         session = self.open(session_id)
-        values = {k: (form.get(k) or "").strip() for k in FORM_FIELDS if k != "cvv"}
+        # what goes back into the form: never the CVV, nor a value that could hold a card
+        # number (typed into the wrong field), which the buyer types again
+        values = {k: (form.get(k) or "").strip() for k in FORM_FIELDS if k not in ("cvv", "cardNumber")}
+        values = {k: v for k, v in values.items() if not could_hold_card_number(v)}
         card, errors = self._card_from_form(form)
         if errors:
             return FormResult(errors=errors, values=values)
@@ -223,6 +228,9 @@ class VaultingSessions:
             errors["expiry"] = "Expiry date is required."
         elif not match:
             errors["expiry"] = "Expiry date must be MM/YY."
+        elif len(match.group(2)) == 4 and not match.group(2).startswith("20"):
+            # expiryYear has two digits, read as 20YY: 12/1999 would be vaulted as 12/2099
+            errors["expiry"] = "Expiry year must be between 2000 and 2099."
         else:
             card["expiryMonth"] = match.group(1).zfill(2)
             card["expiryYear"] = match.group(2)[-2:]
@@ -234,11 +242,17 @@ class VaultingSessions:
         name = " ".join((form.get("cardholderName") or "").split())
         if not name:
             errors["cardholderName"] = "Cardholder name is required."
+        elif could_hold_card_number(name):  # else vaulted, then stored and notified, in plain text
+            errors["cardholderName"] = "Cardholder name must not contain a card number."
         else:
+            # fullName (128) always: the field takes 128 characters; firstName and lastName
+            # (32 each) only when the split fits them, so a long name is not refused for a
+            # part the buyer never typed as such
             first, _, last = name.rpartition(" ")
-            holder = {"firstName": first, "lastName": last} if first else {"lastName": last}
-            if len(name) <= 128:
-                holder["fullName"] = name
+            holder = {}
+            if len(first) <= NAME_PART and len(last) <= NAME_PART:
+                holder = {"firstName": first, "lastName": last} if first else {"lastName": last}
+            holder["fullName"] = name
             card["cardholderName"] = holder
         return card, errors
 

@@ -13,7 +13,7 @@ import pytest
 
 from mockpay.clock import iso
 from mockpay.scenarios import Outcome
-from tests.support import VISA_OK, session_body, vault_body
+from tests.support import OWN_OK, VISA_OK, session_body, vault_body
 
 PREFIXES = ["/ams/api/v1", "/ams/sandbox/api/v1", "/v1"]
 CREATE = "/ams/api/v1/vaults/createVaultingSession"
@@ -189,7 +189,7 @@ def test_bad_card_shows_inline_error_keeps_values_but_not_cvv(ams, services, cre
     ({"cvv": ""}, "cvv", "required"),
     ({"cvv": "12"}, "cvv", "3 digits"),
     ({"cardholderName": ""}, "cardholderName", "required"),
-    ({"cardholderName": "A" * 33 + " B"}, "cardholderName", "at most 32"),
+    ({"cardholderName": "A" * 129}, "cardholderName", "at most 128"),
 ])
 def test_each_field_error_is_shown_under_its_field(ams, services, created, change, field, words):
     page = ams.http.post(page_path(created), data=dict(GOOD_FORM, **change))
@@ -330,3 +330,132 @@ def test_card_number_is_sealed_and_cvv_not_stored(ams, services, created):
     assert "987" not in json.dumps({k: vault[k] for k in vault.keys() if k not in random_material})
     for column in ("response_json", "payment_method_detail"):
         assert '"cvv"' not in (vault[column] or "")
+
+
+@pytest.mark.parametrize("url", ["www.test.com", "/return", "//merchant.example/return", "javascript:alert(1)",
+                                 "data:text/html,<script>alert(1)</script>", "https:merchant.example"])
+def test_a_redirect_url_no_browser_can_open_shows_the_result_instead(ams, services, url):
+    """As on the challenge page: the docs' sample "www.test.com" resolved against the page
+    (/vaulting/session/www.test.com), so the buyer whose card was just saved saw "Unknown
+    card-binding session. No card was saved."; a javascript: URL became the Location."""
+    created = ams.call(CREATE, session_body("vs-odd-redirect", redirectUrl=url))
+    page = ams.http.post(page_path(created), data=GOOD_FORM)
+    assert page.status_code == 200 and "Location" not in page.headers
+    html = page.get_data(as_text=True)
+    assert 'id="done" data-status="SUCCESS"' in html and "Your card has been saved" in html
+    assert "<script>alert" not in html and 'href="javascript' not in html
+    shown = re.search(r'<code id="raw-redirect">([^<]*)</code>', html).group(1)
+    assert shown == url.replace("<", "&lt;").replace(">", "&gt;")
+    assert ams.call(INQUIRE, {"vaultingRequestId": "vs-odd-redirect"})["vaultingStatus"] == "SUCCESS"
+
+
+@pytest.mark.parametrize("field,typed", [("expiry", VISA_OK), ("expiry", "4054 6957 2310 0768"),
+                                         ("cardholderName", "Ada 4054-6957-2310-0768")])
+def test_a_card_number_typed_into_another_field_is_never_sent_back(ams, services, created, field, typed):
+    """The re-rendered form kept every field but the card number and the CVV as typed, so a
+    card number pasted into the expiry or name field came back in the page's HTML."""
+    form = dict(GOOD_FORM, cvv="", **{field: typed})
+    page = ams.http.post(page_path(created), data=form)
+    assert page.status_code == 422
+    html = page.get_data(as_text=True)
+    assert 'id="error-cvv"' in html
+    assert re.sub(r"\D", "", typed) not in re.sub(r"[ -]", "", html)
+    assert re.search(rf'id="{field}"[^>]*\bvalue=""', html, re.S)
+    other = "cardholderName" if field == "expiry" else "expiry"
+    assert f'value="{GOOD_FORM[other]}"' in html  # the rest is still kept
+    assert services.store.count_vaults() == 0
+
+
+@pytest.mark.parametrize("name", [VISA_OK, "4054 6957 2310 0768", "Ada 4054-6957-2310-0768"])
+def test_a_card_number_as_the_cardholder_name_is_refused(ams, services, created, name):
+    """A buyer who typed the card number into the name field had it vaulted as the name:
+    kept in plain text in the vault, answered by inquireVaulting and sent in notifyVaulting."""
+    page = ams.http.post(page_path(created), data=dict(GOOD_FORM, cardholderName=name))
+    assert page.status_code == 422
+    html = page.get_data(as_text=True)
+    assert re.search(r'id="error-cardholderName">Cardholder name must not contain a card number', html)
+    assert services.store.count_vaults() == 0
+    assert services.store.get_session(created["vaultingSessionId"])["status"] == "OPEN"
+    raw = b"".join(p.read_bytes() for p in services.config.db_path.parent.glob("mockpay.sqlite3*"))
+    assert VISA_OK.encode() not in raw
+
+
+@pytest.mark.parametrize("name,holder", [
+    ("Maria Fernanda de los Angeles Gonzalez Rodriguez",
+     {"fullName": "Maria Fernanda de los Angeles Gonzalez Rodriguez"}),
+    ("Wolfeschlegelsteinhausenbergerdorff Hubert", {"fullName": "Wolfeschlegelsteinhausenbergerdorff Hubert"}),
+    (" ".join(["Abcdefg"] * 16), {"fullName": " ".join(["Abcdefg"] * 16)}),
+    ("Ada   Lovelace", {"firstName": "Ada", "lastName": "Lovelace", "fullName": "Ada Lovelace"}),
+    ("Cher", {"lastName": "Cher", "fullName": "Cher"}),
+])
+def test_a_cardholder_name_the_field_takes_is_vaulted(ams, created, name, holder):
+    """The field takes 128 characters (fullName's limit), but the page also split the name into
+    firstName / lastName (32 each) and refused a longer part: a 48-character name was
+    'Cardholder name must be at most 32 characters.'"""
+    assert len(name) <= 128
+    page = ams.http.post(page_path(created), data=dict(GOOD_FORM, cardholderName=name))
+    assert page.status_code == 303, page.get_data(as_text=True)
+    card = ams.call(INQUIRE, {"vaultingRequestId": "vs-1"})["paymentMethodDetail"]["card"]
+    assert card["cardholderName"] == holder
+
+
+def test_a_cardholder_name_over_the_field_limit_names_that_limit(ams, services, created):
+    page = ams.http.post(page_path(created), data=dict(GOOD_FORM, cardholderName="Ada " + "L" * 125))
+    assert page.status_code == 422
+    assert re.search(r'id="error-cardholderName">Cardholder name must be at most 128 characters\.<',
+                     page.get_data(as_text=True))
+    assert services.store.count_vaults() == 0
+
+
+@pytest.mark.parametrize("expiry", ["12/1999", "12/2130"])
+def test_a_four_digit_expiry_year_outside_20yy_is_refused(ams, services, created, expiry):
+    """expiryYear has two digits, read as 20YY: the page kept the last two digits of a
+    four-digit year, so mockpay's own card with 12/1999 (long expired) was vaulted as 12/2099."""
+    page = ams.http.post(page_path(created), data=dict(GOOD_FORM, cardNumber=OWN_OK, expiry=expiry))
+    assert page.status_code == 422
+    assert re.search(r'id="error-expiry">Expiry year must be between 2000 and 2099\.<', page.get_data(as_text=True))
+    assert services.store.count_vaults() == 0
+
+
+def test_a_four_digit_expiry_year_in_20yy_is_taken(ams, services, created):
+    page = ams.http.post(page_path(created), data=dict(GOOD_FORM, cardNumber=OWN_OK, expiry="12/2019"))
+    assert page.status_code == 303
+    answer = ams.call(INQUIRE, {"vaultingRequestId": "vs-1"})
+    assert (answer["vaultingStatus"], answer["vaultingResultCode"]) == ("FAIL", "CARD_EXPIRED")
+
+
+def test_the_card_pages_carry_a_content_security_policy(ams, created):
+    """The 3DS page had one; the page that takes the card number had none. Only the form's own
+    script runs (by a nonce new on every page), and nothing is loaded from anywhere."""
+    nonces = []
+    for _ in range(2):
+        page = ams.http.get(page_path(created))
+        csp = page.headers["Content-Security-Policy"]
+        nonce = re.search(r"script-src 'nonce-([A-Za-z0-9_-]{20,})'", csp).group(1)
+        assert "default-src 'none'" in csp and "base-uri 'none'" in csp and "unsafe-eval" not in csp
+        scripts = re.findall(r"<script\b[^>]*>", page.get_data(as_text=True))
+        assert scripts == [f'<script nonce="{nonce}">']
+        assert page.headers["X-Content-Type-Options"] == "nosniff"
+        nonces.append(nonce)
+    assert nonces[0] != nonces[1]
+    error = ams.http.post(page_path(created), data=dict(GOOD_FORM, cvv=""))
+    assert error.status_code == 422 and "script-src 'nonce-" in error.headers["Content-Security-Policy"]
+    for other in (ams.http.get("/vaulting/session/VSnothing"),
+                  ams.http.get("/vaulting/session?sessionData=x")):
+        assert "script-src 'none'" in other.headers["Content-Security-Policy"]
+
+
+def test_a_reset_landing_while_the_form_is_checked_shows_the_unknown_session_page(ams, services, created,
+                                                                                monkeypatch):
+    """POST /_mockpay/reset between the check of a form with errors and its re-rendering: the
+    view read the session again, got None, and answered 500 (TypeError)."""
+    submit = services.sessions.submit
+
+    def submit_then_reset(*args, **kwargs):
+        outcome = submit(*args, **kwargs)
+        services.state.reset()
+        return outcome
+    monkeypatch.setattr(services.sessions, "submit", submit_then_reset)
+    page = ams.http.post(page_path(created), data=dict(GOOD_FORM, cvv=""))
+    assert page.status_code == 404
+    assert 'data-reason="unknown"' in page.get_data(as_text=True)

@@ -8,11 +8,14 @@ POST /vaulting/session/<id>             vault the card, then redirect (challenge
 """
 from __future__ import annotations
 
+import secrets
+
 from flask import Blueprint, Response, redirect, render_template, request
 
 from ..clock import iso
 from ..sessions import FORM_FIELDS, SessionClosed
 from .gateway import services
+from .pages import redirect_target
 from .vaults import session_links
 
 bp = Blueprint("hosted", __name__)
@@ -20,10 +23,17 @@ bp = Blueprint("hosted", __name__)
 CLOSED_STATUS = {"unknown": 404, "expired": 410, "used": 409}
 
 
-def _no_store(response: Response) -> Response:
+def _no_store(response: Response, script_nonce: str | None = None) -> Response:
     # the form may carry back the card number the buyer typed: keep it out of caches
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "no-referrer"
+    # like the 3DS page's: no script but the form's own (by its nonce), nothing loaded from
+    # anywhere, so nothing injected could read the card fields. No form-action: Chromium
+    # applies it to the redirect after the POST, which goes to the merchant.
+    scripts = f"'nonce-{script_nonce}'" if script_nonce else "'none'"
+    response.headers["Content-Security-Policy"] = (
+        f"default-src 'none'; style-src 'unsafe-inline'; script-src {scripts}; base-uri 'none'")
+    response.headers["X-Content-Type-Options"] = "nosniff"
     return response
 
 
@@ -42,10 +52,12 @@ NOT_ECHOED = ("cardNumber", "cvv")
 
 def _form(session, values=None, errors=None, status: int = 200) -> Response:
     values = {k: v for k, v in (values or {}).items() if k not in NOT_ECHOED}
+    nonce = secrets.token_urlsafe(18)
     html = render_template("session_form.html", session_id=session["session_id"],
                            expires_at=iso(session["expires_at"]), values=values, errors=errors or {},
-                           fields=FORM_FIELDS, pad=services().keyring.page_pad(session["session_id"]))
-    return _no_store(Response(html, status=status, content_type="text/html; charset=utf-8"))
+                           fields=FORM_FIELDS, pad=services().keyring.page_pad(session["session_id"]),
+                           nonce=nonce)
+    return _no_store(Response(html, status=status, content_type="text/html; charset=utf-8"), nonce)
 
 
 @bp.get("/vaulting/session")
@@ -76,8 +88,13 @@ def submit(session_id):
         return _closed(exc)
     if outcome.errors:
         session = sessions.store.get_session(session_id)
+        if session is None:  # deleted meanwhile (POST /_mockpay/reset): the page of an unknown session
+            return _closed(SessionClosed("unknown"))
         return _form(session, outcome.values, outcome.errors, status=422)
-    if outcome.redirect:
-        return _no_store(redirect(outcome.redirect, code=303))
-    html = render_template("session_done.html", status=outcome.vaulting_status)
+    # as the challenge page does: a redirectUrl a browser cannot open as an absolute URL (the
+    # docs' sample "www.test.com" would resolve against this page) shows the result instead
+    target = redirect_target(outcome.redirect)
+    if target:
+        return _no_store(redirect(target, code=303))
+    html = render_template("session_done.html", status=outcome.vaulting_status, raw_redirect_url=outcome.redirect)
     return _no_store(Response(html, content_type="text/html; charset=utf-8"))

@@ -236,3 +236,23 @@ def test_cache_card_token_expires_on_the_mock_clock(clock_server):
     log = clock_server.log()
     assert MC_OK not in log
 
+
+
+def test_redirect_url_without_a_scheme_shows_the_saved_card_not_an_unknown_session(context, sdk_client):
+    """The docs' sample redirectUrl "www.test.com": Chromium resolved the 303 against the page
+    and showed /vaulting/session/www.test.com, "Unknown card-binding session. No card was
+    saved.", over a card that was saved. Now the page says what happened, as the 3DS page does."""
+    request_id = new_id()
+    created = execute(sdk_client, session_request(request_id, redirect_url="www.test.com"))
+    assert created["result"]["resultCode"] == "SUCCESS"
+    page = context.new_page()
+    page.goto(created["normalUrl"])
+    fill(page, VISA_OK)
+    with page.expect_navigation():
+        page.click("#submit")
+    assert page.url == created["normalUrl"]
+    assert page.get_attribute("#done", "data-status") == "SUCCESS"
+    assert page.inner_text("#raw-redirect") == "www.test.com"
+    assert page.locator("#closed").count() == 0
+    answer = execute(sdk_client, inquire_request(request_id))
+    assert answer["vaultingStatus"] == "SUCCESS"
