@@ -88,6 +88,8 @@ def bad_values(f: Field) -> list[tuple[str, object, str]]:
         ]
         if s.ascii_only:
             cases.append(("non-ASCII", "é", "must contain ASCII characters only"))
+        if s.no_card_number:
+            cases.append(("card-number", "Ann 4111 1111 1111 1111", "must not contain a card number"))
         return cases
     if f.kind == "boolean":
         return [("number", 1, '"true" or "false"'), ("word", "yes", '"true" or "false"'),

@@ -8,7 +8,7 @@ import json
 import re
 
 from com.alipay.ams.api.tools.signature_tool import sign as sdk_sign
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from mockpay import cards, signing
@@ -120,6 +120,7 @@ FREE_TEXT = [f for f in STRING_FIELDS if not (f.field.pattern or f.field.choices
 def test_free_text_fields_keep_any_printable_unicode_up_to_their_limit(f, data):
     value = data.draw(st.text(st.characters(blacklist_categories=("Cc", "Cs")), min_size=1,
                               max_size=f.field.max_length))
+    assume(not (f.field.no_card_number and cards.could_hold_card_number(value)))  # the next test's case
     loaded = load(f.api.schema, f.body_with(value))
     node = loaded
     for name in f.path.split("."):
@@ -128,6 +129,19 @@ def test_free_text_fields_keep_any_printable_unicode_up_to_their_limit(f, data):
 
 
 luhn_numbers = card_prefixes.map(cards.luhn_complete)
+
+
+@FAST
+@given(st.sampled_from([f for f in STRING_FIELDS if f.field.no_card_number]), luhn_numbers, st.data())
+def test_name_fields_refuse_a_card_number_anywhere_in_them(f, number, data):
+    # mockpay keeps a cardholder's name in plain text and answers it: no card number in it
+    # (typed into the wrong field), bare, spaced or between words
+    sep = data.draw(st.sampled_from(["", " ", "-"]))
+    shown = sep.join(number[i:i + 4] for i in range(0, len(number), 4))
+    before = data.draw(st.sampled_from(["", "Ann ", "x"]))
+    value = (before + shown)[:f.field.max_length]
+    assume(cards.could_hold_card_number(value))  # not cut short by a 32-character limit
+    assert "must not contain a card number" in refused(f, value)
 
 
 @FAST

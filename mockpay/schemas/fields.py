@@ -10,7 +10,7 @@ import re
 
 from marshmallow import ValidationError, fields
 
-from ..cards import detect_brand, luhn_ok, security_code_problem
+from ..cards import could_hold_card_number, detect_brand, luhn_ok, security_code_problem
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -28,7 +28,9 @@ class AmsString(fields.String):
 
     `choices`: allowed values (compared upper-case when `ignore_case`, and then
     normalised to upper case). `pattern`: a regex the whole value must match,
-    explained by `pattern_help`. `ascii_only`: for codes, ids and URLs.
+    explained by `pattern_help`. `ascii_only`: for codes, ids and URLs. `no_card_number`:
+    for free text mockpay keeps and answers in plain text (a cardholder's name), which
+    must not hold a card number (cards.could_hold_card_number).
     """
 
     default_error_messages = {
@@ -39,10 +41,12 @@ class AmsString(fields.String):
         "ascii": "must contain ASCII characters only",
         "choice": "must be one of {choices}",
         "pattern": "must be {help}",
+        "card_number": "must not contain a card number",
     }
 
     def __init__(self, max_length: int, *, choices=None, ignore_case: bool = False, pattern: str | None = None,
-                 pattern_help: str = "well-formed", ascii_only: bool = False, **kwargs):
+                 pattern_help: str = "well-formed", ascii_only: bool = False, no_card_number: bool = False,
+                 **kwargs):
         super().__init__(**kwargs)
         self.max_length = max_length
         self.choices = tuple(choices) if choices else None
@@ -50,6 +54,7 @@ class AmsString(fields.String):
         self.pattern = re.compile(pattern) if pattern else None
         self.pattern_help = pattern_help
         self.ascii_only = ascii_only
+        self.no_card_number = no_card_number
         self.metadata.setdefault("maxLength", max_length)
         if self.choices:
             self.metadata.setdefault("enum", list(self.choices))
@@ -72,6 +77,8 @@ class AmsString(fields.String):
             value = probe
         if self.pattern and not self.pattern.fullmatch(value):
             raise self.make_error("pattern", help=self.pattern_help)
+        if self.no_card_number and could_hold_card_number(value):
+            raise self.make_error("card_number")
         return value
 
 

@@ -11,14 +11,11 @@ from __future__ import annotations
 from marshmallow import ValidationError, validates_schema
 
 from .fields import CARD_BRANDS, AmsObject, AmsString, card_errors
-from .vaulting import DIGITS, AddressSchema, AmsSchema
+from .vaulting import DIGITS, AddressSchema, AmsSchema, UserNameSchema
 
 
-class InstUserNameSchema(AmsSchema):
-    firstName = AmsString(32)
-    middleName = AmsString(32)
-    lastName = AmsString(32)
-    fullName = AmsString(128)
+class InstUserNameSchema(UserNameSchema):
+    """cacheCard's name for vaultPaymentMethod's cardholderName, which it becomes."""
 
 
 class CacheCardSchema(AmsSchema):

@@ -17,10 +17,12 @@ class AmsSchema(Schema):
 
 
 class UserNameSchema(AmsSchema):
-    firstName = AmsString(32)
-    middleName = AmsString(32)
-    lastName = AmsString(32)
-    fullName = AmsString(128)
+    """A cardholder's name. mockpay keeps it in plain text and answers it in
+    paymentMethodDetail, so it must not hold a card number (typed in the wrong field)."""
+    firstName = AmsString(32, no_card_number=True)
+    middleName = AmsString(32, no_card_number=True)
+    lastName = AmsString(32, no_card_number=True)
+    fullName = AmsString(128, no_card_number=True)
 
 
 class AddressSchema(AmsSchema):
