@@ -269,10 +269,12 @@ class Vaulting:
     def complete_challenge(self, challenge_id: str, action: str, otp: str | None = None, check_otp: bool = True):
         """The buyer authenticates, fails or cancels the challenge: the vault becomes
         SUCCESS or FAIL as the scenario set it. Returns the final vault row; raises
-        ChallengeError (NOT_FOUND, ALREADY_FINAL, EXPIRED, WRONG_CODE)."""
+        ChallengeError (NOT_FOUND, ALREADY_FINAL, EXPIRED, WRONG_CODE). The last wrong
+        one-time code of OTP_ATTEMPTS fails the vault (VERIFY_TIMES_EXCEED_LIMIT) and
+        returns it, as an issuer ends the verification."""
         if action not in ("authenticate", "fail", "cancel"):
             raise ValueError(f"unknown challenge action {action!r}")
-        expired = None
+        expired = wrong = None
         with self.store.tx() as db:
             row = self.store.get_vault_by_challenge_in(db, challenge_id)
             if row is None:
@@ -281,15 +283,27 @@ class Vaulting:
                 raise ChallengeError("ALREADY_FINAL", f"the challenge is already over: the vault is {row['status']}",
                                      row)
             now = self.clock.now()
+            challenge = json.loads(row["challenge"] or "{}")
+            expected = challenge.get("otp")
             if self._challenge_due(row, now):
                 expired = self._finish_challenge(db, row, "expire", now)
+            elif action == "authenticate" and expected and check_otp and (otp or "").strip() != expected:
+                challenge["wrong_codes"] = challenge.get("wrong_codes", 0) + 1
+                if challenge["wrong_codes"] >= OTP_ATTEMPTS:
+                    final = self._finish_challenge(db, {**dict(row), "challenge": store_mod.dumps(challenge)},
+                                                   "too_many_codes", now)
+                else:  # kept, so that the count holds across pages, workers and restarts
+                    self.store.update_vault(db, row["id"], {"challenge": store_mod.dumps(challenge),
+                                                            "updated_at": now})
+                    wrong = self.store.get_vault_by_id_in(db, row["id"])
             else:
-                expected = json.loads(row["challenge"] or "{}").get("otp")
-                if action == "authenticate" and expected and check_otp and (otp or "").strip() != expected:
-                    raise ChallengeError("WRONG_CODE", "the one-time code is not correct", row)
                 final = self._finish_challenge(db, row, action, now)
         if expired is not None:
             raise ChallengeError("EXPIRED", "the challenge expired before it was completed", expired)
+        if wrong is not None:
+            left = OTP_ATTEMPTS - json.loads(wrong["challenge"])["wrong_codes"]
+            raise ChallengeError("WRONG_CODE", f"the one-time code is not correct ({tries(left)} left)", wrong,
+                                 tries_left=left)
         return final
 
     def expire_challenges(self, limit: int = 100) -> int:
@@ -323,8 +337,11 @@ class Vaulting:
     def _finish_challenge(self, db, row, action: str, now: float):
         """Within a transaction: make the PROCESSING vault final and tell the listeners."""
         challenge = json.loads(row["challenge"] or "{}")
-        target = challenge.get({"authenticate": "success"}.get(action, action)) or \
-            ("SUCCESS" if action == "authenticate" else "USER_PAYMENT_VERIFICATION_FAILED")
+        if action == "too_many_codes":
+            target = "VERIFY_TIMES_EXCEED_LIMIT"
+        else:
+            target = challenge.get({"authenticate": "success"}.get(action, action)) or \
+                ("SUCCESS" if action == "authenticate" else "USER_PAYMENT_VERIFICATION_FAILED")
         request_id = row["vaulting_request_id"]
         if target == "SUCCESS":
             number = self.keyring.decrypt(row["card_enc"], context="card")
@@ -336,8 +353,9 @@ class Vaulting:
             body = {"result": res, "vaultingRequestId": request_id, "paymentMethodDetail": detail}
             changes = self._vaulted(detail)
         else:
-            if target == "USER_PAYMENT_VERIFICATION_FAILED" or action == "expire":
-                message = CHALLENGE_FAILURES[action].format(minutes=round(self.config.challenge_ttl / 60))
+            if target == "USER_PAYMENT_VERIFICATION_FAILED" or action in ("expire", "too_many_codes"):
+                message = CHALLENGE_FAILURES[action].format(minutes=round(self.config.challenge_ttl / 60),
+                                                            attempts=OTP_ATTEMPTS)
             else:
                 message = FAILURE_REASONS.get(target, target)
             res = result("VERIFICATION_FAIL", message)
@@ -358,12 +376,19 @@ CHALLENGE_FAILURES = {
     "fail": "The buyer failed the 3DS verification.",
     "cancel": "The buyer cancelled the 3DS verification.",
     "expire": "The 3DS verification was not completed within {minutes} minutes.",
+    "too_many_codes": "The buyer entered a wrong one-time code {attempts} times.",
 }
+# wrong one-time codes a challenge takes; the last one fails the vault (VERIFY_TIMES_EXCEED_LIMIT)
+OTP_ATTEMPTS = 3
 
 
 class ChallengeError(Exception):
     """Why a challenge cannot be completed: NOT_FOUND, ALREADY_FINAL, EXPIRED or WRONG_CODE."""
 
-    def __init__(self, code: str, message: str, vault=None):
+    def __init__(self, code: str, message: str, vault=None, tries_left: int | None = None):
         super().__init__(message)
-        self.code, self.message, self.vault = code, message, vault
+        self.code, self.message, self.vault, self.tries_left = code, message, vault, tries_left
+
+
+def tries(n: int) -> str:
+    return f"{n} {'try' if n == 1 else 'tries'}"

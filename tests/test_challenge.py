@@ -2,6 +2,7 @@
 (Flask's test client; the real-browser and real-SDK proofs are in tests/integration)."""
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -133,6 +134,38 @@ def test_a_wrong_one_time_code_keeps_the_challenge_open(ams, app):
     right = http.post(challenge_path(answer), data={"action": "authenticate", "otp": "123456"})
     assert right.status_code == 303
     assert inquire(ams, "3ds-otp")["vaultingStatus"] == "SUCCESS"
+
+
+def test_the_third_wrong_code_fails_the_vault_with_verify_times_exceed_limit(ams, app, services):
+    answer = start(ams, "3ds-otp-3", ONE_TIME_CODE)
+    http = app.test_client()
+    for left in ("2 tries", "1 try"):
+        wrong = http.post(challenge_path(answer), data={"action": "authenticate", "otp": "111111"})
+        assert wrong.status_code == 422 and f"{left} left" in wrong.get_data(as_text=True)
+        assert inquire(ams, "3ds-otp-3")["vaultingStatus"] == "PROCESSING"
+    # the count is kept in the database, not in the page: the admin API's code counts too
+    code, body = admin_complete(app, "3ds-otp-3", outcome="success", otp="222222")
+    assert code == 200 and body["vaultingStatus"] == "FAIL"
+    state = inquire(ams, "3ds-otp-3")
+    assert state["vaultingStatus"] == "FAIL"
+    assert state["vaultingResultCode"] == "VERIFY_TIMES_EXCEED_LIMIT"
+    assert state["vaultingResultMessage"] == "The buyer entered a wrong one-time code 3 times."
+    after = http.post(challenge_path(answer), data={"action": "authenticate", "otp": "123456"})
+    assert "already over" in after.get_data(as_text=True)  # the right code comes too late
+    outbox = services.store.list_notifications(vaulting_request_id="3ds-otp-3")
+    assert len(outbox) == 1  # notifyVaulting carries the result, not the reason code
+    assert json.loads(outbox[0]["body"])["result"] == {
+        "resultStatus": "F", "resultCode": "VERIFICATION_FAIL",
+        "resultMessage": "The buyer entered a wrong one-time code 3 times."}
+
+
+def test_a_right_code_after_two_wrong_ones_still_vaults(ams, app):
+    answer = start(ams, "3ds-otp-2", ONE_TIME_CODE)
+    http = app.test_client()
+    for _ in range(2):
+        assert http.post(challenge_path(answer), data={"action": "authenticate", "otp": "1"}).status_code == 422
+    assert http.post(challenge_path(answer), data={"action": "authenticate", "otp": "123456"}).status_code == 303
+    assert inquire(ams, "3ds-otp-2")["vaultingStatus"] == "SUCCESS"
 
 
 def test_a_challenge_not_completed_in_time_fails_by_itself(ams, app, services):

@@ -14,7 +14,7 @@ from flask import Blueprint, redirect, render_template
 
 from ..clock import iso
 from ..codes import FAILURE_REASONS
-from ..vaulting import ChallengeError
+from ..vaulting import ChallengeError, tries
 from .gateway import services
 
 bp = Blueprint("pages", __name__)
@@ -103,7 +103,7 @@ def challenge_submit(challenge_id: str):
             return _not_found()
         if exc.code == "WRONG_CODE":
             return _page("challenge.html", 422, **_view(exc.vault),
-                         error="That code is not correct. Try again.")
+                         error=f"That code is not correct. {tries(exc.tries_left).capitalize()} left.")
         if exc.code == "EXPIRED":
             return _over(exc.vault, "This verification expired before it was completed.")
         return _over(exc.vault, "This verification is already over.")

@@ -97,7 +97,7 @@ def test_a_wrong_code_in_chromium_keeps_the_challenge_open(sdk_client, page, mer
     page.goto(answer["normalUrl"])
     page.fill("#otp", "000000")
     page.click("#authenticate")
-    assert page.locator("#error").inner_text() == "That code is not correct. Try again."
+    assert page.locator("#error").inner_text() == "That code is not correct. 2 tries left."
     shot = artifacts_dir / "challenge-wrong-code.png"
     shot.unlink(missing_ok=True)
     page.screenshot(path=str(shot))
@@ -107,3 +107,18 @@ def test_a_wrong_code_in_chromium_keeps_the_challenge_open(sdk_client, page, mer
     page.click("#authenticate")
     page.wait_for_url(redirect_url)
     assert execute(sdk_client, inquire_request(request_id))["vaultingStatus"] == "SUCCESS"
+
+
+def test_three_wrong_codes_in_chromium_end_the_challenge(sdk_client, page, merchant_return):
+    redirect_url = merchant_return.url_for("/vaulted-after-3")
+    request_id, answer = start_challenge(sdk_client, redirect_url, ONE_TIME_CODE, is3ds=None)
+    page.goto(answer["normalUrl"])
+    for left in ("2 tries", "1 try"):
+        page.fill("#otp", "000000")
+        page.click("#authenticate")
+        assert page.locator("#error").inner_text() == f"That code is not correct. {left} left."
+    page.fill("#otp", "000000")
+    page.click("#authenticate")
+    page.wait_for_url(redirect_url)  # the issuer ends it: back to the merchant, as after a failure
+    state = execute(sdk_client, inquire_request(request_id))
+    assert (state["vaultingStatus"], state["vaultingResultCode"]) == ("FAIL", "VERIFY_TIMES_EXCEED_LIMIT")
