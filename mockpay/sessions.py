@@ -50,7 +50,8 @@ class SessionClosed(Exception):
 class FormResult:
     """What the page does after a submission: re-render with errors, or redirect."""
     errors: dict[str, str] = field(default_factory=dict)  # form field -> message; "" key: whole form
-    values: dict[str, str] = field(default_factory=dict)  # what to put back in the form (never the card number, the CVV, or a value that could hold a card number)
+    # what to put back in the form: never the card number, the CVV, or a value that could hold one
+    values: dict[str, str] = field(default_factory=dict)
     redirect: str | None = None
     vaulting_status: str | None = None  # SUCCESS | FAIL | PROCESSING once a vault exists
 
