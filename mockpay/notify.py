@@ -219,10 +219,16 @@ class Notifier:
         return self.config.notify_timeout + LEASE_MARGIN
 
     def claim(self, owner: str, limit: int) -> list:
+        """Take up to `limit` due attempts for dispatcher `owner`. Each claim is recorded as
+        "<owner>/<nonce>" (`claimed_by`): an attempt id that comes back after a reset (SQLite
+        reuses the ids of deleted rows) and is claimed again by the same dispatcher is a
+        different claim, so the outcome of a send still in flight from before the reset
+        cannot be recorded on it."""
         now_mock, now_real = self.clock.now(), time.time()
         if limit <= 0 or not self.store.any_claimable(now_mock, now_real):
             return []
-        return self.store.claim_attempts(owner, now_mock, now_real, now_real + self.lease, limit)
+        claim = f"{owner}/{uuid.uuid4().hex[:12]}"
+        return self.store.claim_attempts(claim, now_mock, now_real, now_real + self.lease, limit)
 
     def release_dead_claims(self) -> int:
         """Make the attempts claimed by dispatchers of this machine whose process is gone
@@ -246,9 +252,11 @@ class Notifier:
             "signature": signing.signature_header(value),
         }
 
-    def deliver(self, attempt, owner: str) -> str:
-        """Send one claimed attempt and record what happened. Returns the attempt's
-        final state (acked | failed), or 'lost' when the claim had been taken over."""
+    def deliver(self, attempt) -> str:
+        """Send one claimed attempt (a row `claim` returned) and record what happened under
+        the claim it was taken with. Returns the attempt's final state (acked | failed), or
+        'lost' when that claim is gone: taken over after its lease, or the attempt deleted
+        (a reset), its id perhaps reused since."""
         sent_at = self.clock.now()
         request_time = iso(sent_at)
         body = attempt["body"].encode("utf-8")
@@ -267,7 +275,7 @@ class Notifier:
         latency_ms = (time.perf_counter() - started) * 1000
         acked = error is None
         state = "acked" if acked else "failed"
-        recorded = self._record(attempt, owner, {
+        recorded = self._record(attempt, {
             "state": state,
             "sent_at": sent_at,
             "request_time": request_time,
@@ -280,10 +288,10 @@ class Notifier:
                  attempt["url"][:200], "acknowledged" if acked else error, latency_ms)
         return state if recorded else "lost"
 
-    def _record(self, attempt, owner: str, fields: dict) -> bool:
+    def _record(self, attempt, fields: dict) -> bool:
         nid = attempt["notification_id"]
         with self.store.tx() as db:
-            if not self.store.complete_attempt(db, attempt["id"], owner, fields):
+            if not self.store.complete_attempt(db, attempt["id"], attempt["claimed_by"], fields):
                 log.warning("%s #%s attempt %s: claim lost (lease expired); outcome dropped",
                             KIND, nid, attempt["number"])
                 return False
@@ -420,7 +428,7 @@ class Dispatcher:
             if not claimed:
                 return sent
             for attempt in claimed:
-                self.notifier.deliver(attempt, self.owner)
+                self.notifier.deliver(attempt)
                 sent += 1
 
     # -- background ------------------------------------------------------------------
@@ -479,7 +487,7 @@ class Dispatcher:
 
     def _send(self, attempt) -> None:
         try:
-            self.notifier.deliver(attempt, self.owner)
+            self.notifier.deliver(attempt)
         except Exception:  # noqa: BLE001 - the claim's lease lets another pass retry it
             log.exception("%s #%s: recording attempt %s failed", KIND, attempt["notification_id"], attempt["number"])
         finally:
