@@ -61,7 +61,9 @@ class DeliveryTimeout(Exception):
 
 class HttpTransport:
     """The real sender: http.client, one connection per attempt, redirects not followed.
-    `timeout` bounds every socket operation and the whole exchange."""
+    `timeout` bounds every socket operation and the whole exchange: a receiver that
+    answers byte by byte is hung up on when it runs out (each read alone would wait
+    `timeout` for the next byte, and the send outlive its claim's lease)."""
 
     user_agent = "mockpay-notify/1"
 
@@ -76,14 +78,33 @@ class HttpTransport:
         else:
             conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        expired = threading.Event()
+
+        def hang_up() -> None:  # the deadline: end the exchange wherever it is blocked
+            expired.set()
+            sock = conn.sock
+            if sock is not None:
+                try:  # the plain socket's shutdown, also under TLS: it only wakes the blocked read
+                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+        watchdog = threading.Timer(min(timeout, threading.TIMEOUT_MAX), hang_up)
+        watchdog.daemon = True
+        watchdog.start()
         try:
             conn.request("POST", target, body=body, headers={**headers, "user-agent": self.user_agent})
             response = conn.getresponse()
             data = response.read(MAX_READ_BYTES)
             status = response.status
+        except Exception:
+            if expired.is_set():  # what the hang-up made of the exchange: the timeout it was
+                raise DeliveryTimeout(f"no complete answer within {timeout:g}s") from None
+            raise
         finally:
+            watchdog.cancel()
             conn.close()
-        if time.monotonic() - started > timeout:
+        if expired.is_set() or time.monotonic() - started > timeout:
             raise DeliveryTimeout(f"no complete answer within {timeout:g}s")
         return HttpAnswer(status, data)
 

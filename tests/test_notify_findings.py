@@ -3,6 +3,11 @@ The harness (an in-process app, a real local receiver that checks every callback
 the SDK's check_signature, the dispatcher driven by run_once) is tests/test_notify.py's."""
 from __future__ import annotations
 
+import select
+import socket
+import threading
+import time
+
 from tests.test_notify import h, make_harness  # noqa: F401 - fixtures
 
 
@@ -37,3 +42,61 @@ def test_a_send_in_flight_across_a_reset_cannot_record_on_the_attempt_that_reuse
     assert n["nextAttemptAt"] is None
     [call] = h.receiver.calls_for("v-after-reset")
     assert call.verified, call.verify_error
+
+
+class DripReceiver:
+    """A merchant endpoint that reads the callback, then answers one byte at a time (an
+    endless header line) until the sender hangs up, or `give_up` seconds have passed."""
+
+    def __init__(self, pause: float = 0.05, give_up: float = 15.0):
+        self.pause, self.give_up = pause, give_up
+        self.hung_up = threading.Event()
+        self.done = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.listener.getsockname()[1]}/notify"
+
+    def _serve(self) -> None:
+        conn, _ = self.listener.accept()
+        with conn:
+            conn.settimeout(5)
+            conn.recv(65536)  # the callback (a few KB: one read)
+            answer = b"HTTP/1.1 200 OK\r\nX-Drip: " + b"a" * 100000
+            deadline = time.monotonic() + self.give_up
+            for byte in answer:
+                if time.monotonic() > deadline:
+                    break
+                readable, _, _ = select.select([conn], [], [], 0)
+                try:
+                    if readable and conn.recv(1, socket.MSG_PEEK) == b"":
+                        self.hung_up.set()  # the sender closed its side
+                        break
+                    conn.send(bytes([byte]))
+                except OSError:  # reset: the sender closed the connection
+                    self.hung_up.set()
+                    break
+                time.sleep(self.pause)
+        self.listener.close()
+        self.done.set()
+
+
+def test_a_receiver_answering_byte_by_byte_is_hung_up_on_when_the_timeout_runs_out(make_harness):
+    """notify_timeout bounds the whole exchange, as documented ("no answer within
+    MOCKPAY_NOTIFY_TIMEOUT"). It bounded each socket read instead: an answer trickling in
+    a byte at a time held the send (and a sender thread) for as long as the merchant kept
+    it up, past the claim's lease (timeout + 60 s), after which another worker sent the
+    attempt again while the first was still at it."""
+    h = make_harness(notify_timeout=0.5)
+    drip = DripReceiver()
+    h.vault("v-drip", url=drip.url)
+    assert h.run() == 1
+    assert drip.hung_up.wait(5), "the sender was still reading the answer"
+    first, second = h.notification("v-drip")["attempts"]
+    assert first["state"] == "failed" and first["httpStatus"] is None
+    assert first["error"] == "timeout: no complete answer within 0.5s"
+    assert second["state"] == "scheduled"
+    drip.done.wait(5)
