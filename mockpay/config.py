@@ -18,6 +18,8 @@ def default_data_dir() -> Path:
 
 # A day of mock time in about 0.09 s: plenty for tests, and far from the end of the clock.
 MAX_TIME_SCALE = 1_000_000.0
+# notify (hunt-notify): the longest wait for a merchant's answer, in seconds (a day: the retry schedule's span)
+MAX_NOTIFY_TIMEOUT = 86400.0
 
 
 @dataclass
@@ -69,6 +71,12 @@ class Config:
             if isinstance(value, float) and not math.isfinite(value):
                 raise ValueError(f"{f.name.replace('_', ' ')} (MOCKPAY_{f.name.upper()}) must be a finite "
                                  f"number, not {value:g}")
+        # notify (hunt-notify): a send needs time to happen at all (0 made every socket non-blocking,
+        # a negative value every send a ValueError: no merchant got a notification), and its
+        # claim's lease (timeout + 60 s) must outlast it
+        if not 0 < self.notify_timeout <= MAX_NOTIFY_TIMEOUT:
+            raise ValueError(f"notify timeout (MOCKPAY_NOTIFY_TIMEOUT) must be above 0 and at most "
+                             f"{MAX_NOTIFY_TIMEOUT:,.0f} seconds, not {self.notify_timeout:g}")
 
     def replace(self, **changes) -> "Config":
         return dataclasses.replace(self, **changes)

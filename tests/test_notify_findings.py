@@ -8,6 +8,8 @@ import socket
 import threading
 import time
 
+import pytest
+
 from tests.test_notify import h, make_harness  # noqa: F401 - fixtures
 
 
@@ -100,3 +102,26 @@ def test_a_receiver_answering_byte_by_byte_is_hung_up_on_when_the_timeout_runs_o
     assert first["error"] == "timeout: no complete answer within 0.5s"
     assert second["state"] == "scheduled"
     drip.done.wait(5)
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "-120", "1e12"])
+def test_a_notify_timeout_no_send_can_work_with_is_refused_naming_the_setting(tmp_path, value):
+    """MOCKPAY_NOTIFY_TIMEOUT=0 made every send's socket non-blocking (BlockingIOError), a
+    negative one every send a ValueError, 1e12 an OverflowError: the server started and no
+    merchant ever got a notification; below -60 the claim's lease (timeout + 60 s) was over
+    before the send began, so other workers sent the attempt again while it was going out."""
+    from click.testing import CliRunner
+
+    from mockpay.cli import main
+    from mockpay.config import load_config
+
+    message = f"notify timeout (MOCKPAY_NOTIFY_TIMEOUT) must be above 0 and at most 86,400 seconds, " \
+              f"not {float(value):g}"
+    with pytest.raises(ValueError) as refused:
+        load_config(environ={"MOCKPAY_NOTIFY_TIMEOUT": value})
+    assert str(refused.value) == message
+    for args in (["clock", "show"], ["serve", "--port", "0"]):
+        result = CliRunner().invoke(main, ["--data-dir", str(tmp_path / "d"), *args],
+                                    env={"MOCKPAY_NOTIFY_TIMEOUT": value}, catch_exceptions=False)
+        assert (result.exit_code, result.output) == (1, f"Error: {message}\n")
+    assert load_config(environ={"MOCKPAY_NOTIFY_TIMEOUT": "0.05"}).notify_timeout == 0.05
