@@ -125,3 +125,33 @@ def test_a_notify_timeout_no_send_can_work_with_is_refused_naming_the_setting(tm
                                     env={"MOCKPAY_NOTIFY_TIMEOUT": value}, catch_exceptions=False)
         assert (result.exit_code, result.output) == (1, f"Error: {message}\n")
     assert load_config(environ={"MOCKPAY_NOTIFY_TIMEOUT": "0.05"}).notify_timeout == 0.05
+
+
+def test_a_dispatch_interval_too_long_to_wait_is_refused_instead_of_killing_the_dispatcher(tmp_path):
+    """MOCKPAY_DISPATCH_INTERVAL=1e10 is a finite number, so it was taken; the dispatcher's
+    first idle wait raised OverflowError and its thread died in every worker: nothing was
+    ever sent (a wake() found no thread) and no 3DS challenge expired by itself."""
+    from click.testing import CliRunner
+
+    from mockpay import create_app
+    from mockpay.cli import main
+    from mockpay.config import load_config
+
+    message = "dispatch interval (MOCKPAY_DISPATCH_INTERVAL) must be at most 3,600 seconds, not 1e+10"
+    with pytest.raises(ValueError) as refused:
+        create_app({"data_dir": tmp_path / "d", "dispatch_interval": 1e10})
+    assert str(refused.value) == message
+    result = CliRunner().invoke(main, ["--data-dir", str(tmp_path / "d"), "serve", "--port", "0"],
+                                env={"MOCKPAY_DISPATCH_INTERVAL": "1e10"}, catch_exceptions=False)
+    assert (result.exit_code, result.output) == (1, f"Error: {message}\n")
+    # the longest interval allowed still leaves a dispatcher that runs, and wakes to send
+    app = create_app({"data_dir": tmp_path / "d", "dispatch_interval": 3600, "dispatcher": True})
+    dispatcher = app.extensions["mockpay"].dispatcher
+    try:
+        dispatcher.wake()
+        assert not dispatcher._stop.wait(0.3)
+        assert dispatcher.running
+    finally:
+        dispatcher.stop()
+        app.extensions["mockpay"].store.close()
+    assert load_config(environ={"MOCKPAY_DISPATCH_INTERVAL": "0"}).dispatch_interval == 0  # still taken: 10 ms
