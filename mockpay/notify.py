@@ -418,6 +418,7 @@ class Dispatcher:
         "<pid>:<host key>:<random>": the pid and the machine it runs on (see release_dead_claims)."""
         if self._owner is None or self._owner[0] != os.getpid():
             self._owner = (os.getpid(), f"{os.getpid()}:{host_key()}:{uuid.uuid4().hex[:12]}")
+            _OWNERS_HERE.add(self._owner[1])
         return self._owner[1]
 
     @property
@@ -567,10 +568,23 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+# The dispatchers of this process ("<pid>:<host key>:<random>"): a claim in our own pid
+# that none of them made is a dead process's that had our pid.
+_OWNERS_HERE: set[str] = set()
+
+
 def dead_local_owner(owner: str) -> bool:
-    pid, _, rest = owner.partition(":")
+    """True when the claim (or owner) was made on this machine by a process that is gone."""
+    base = owner.partition("/")[0]  # a claim is "<owner>/<nonce>"
+    pid, _, rest = base.partition(":")
     host = rest.partition(":")[0]
-    return pid.isdigit() and host == host_key() and int(pid) != os.getpid() and not pid_alive(int(pid))
+    if not pid.isdigit() or host != host_key():
+        return False
+    if int(pid) == os.getpid():
+        # A container restarted after a SIGKILL numbers its processes as before: the worker
+        # now holding the dead one's pid is the only one that can tell its claims are not its own
+        return base not in _OWNERS_HERE
+    return not pid_alive(int(pid))
 
 
 class Every:

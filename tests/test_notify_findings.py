@@ -3,6 +3,7 @@ The harness (an in-process app, a real local receiver that checks every callback
 the SDK's check_signature, the dispatcher driven by run_once) is tests/test_notify.py's."""
 from __future__ import annotations
 
+import os
 import select
 import socket
 import threading
@@ -155,3 +156,24 @@ def test_a_dispatch_interval_too_long_to_wait_is_refused_instead_of_killing_the_
         dispatcher.stop()
         app.extensions["mockpay"].store.close()
     assert load_config(environ={"MOCKPAY_DISPATCH_INTERVAL": "0"}).dispatch_interval == 0  # still taken: 10 ms
+
+
+def test_claims_of_a_dead_process_that_had_this_workers_pid_are_released_at_once(h):
+    """A container restarted after a SIGKILL numbers its gunicorn workers as before, so a
+    new worker has the pid of the one that died mid-send. That worker skipped the claims
+    in its own pid and the others found the pid alive: the attempts waited out their lease
+    (timeout + 60 s) instead of going out at once, as README promises after a kill."""
+    from mockpay.notify import host_key
+    notifier = h.svc.notifier
+    h.vault("v-pid-reused")
+    h.vault("v-mine")
+    predecessor = f"{os.getpid()}:{host_key()}:0123456789ab"  # our pid, before the restart
+    [theirs] = notifier.claim(predecessor, 1)
+    [mine] = notifier.claim(h.svc.dispatcher.owner, 1)  # a live dispatcher of this process
+    assert (theirs["vaulting_request_id"], mine["vaulting_request_id"]) == ("v-pid-reused", "v-mine")
+    assert notifier.release_dead_claims() == 1
+    [retaken] = notifier.claim("999:x:y", 10)
+    assert retaken["vaulting_request_id"] == "v-pid-reused"
+    assert notifier.deliver(retaken) == "acked"
+    assert notifier.deliver(mine) == "acked"  # its own claim was left alone
+    assert [c.vaulting_request_id for c in h.receiver.calls] == ["v-pid-reused", "v-mine"]
