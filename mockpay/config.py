@@ -18,6 +18,10 @@ def default_data_dir() -> Path:
 
 # A day of mock time in about 0.09 s: plenty for tests, and far from the end of the clock.
 MAX_TIME_SCALE = 1_000_000.0
+# notify (hunt-notify): the longest wait for a merchant's answer, in seconds (a day: the retry schedule's span)
+MAX_NOTIFY_TIMEOUT = 86400.0
+# notify (hunt-notify): the longest a dispatcher sleeps between passes when nothing wakes it, in seconds
+MAX_DISPATCH_INTERVAL = 3600.0
 
 
 @dataclass
@@ -69,6 +73,17 @@ class Config:
             if isinstance(value, float) and not math.isfinite(value):
                 raise ValueError(f"{f.name.replace('_', ' ')} (MOCKPAY_{f.name.upper()}) must be a finite "
                                  f"number, not {value:g}")
+        # notify (hunt-notify): a send needs time to happen at all (0 made every socket non-blocking,
+        # a negative value every send a ValueError: no merchant got a notification), and its
+        # claim's lease (timeout + 60 s) must outlast it
+        if not 0 < self.notify_timeout <= MAX_NOTIFY_TIMEOUT:
+            raise ValueError(f"notify timeout (MOCKPAY_NOTIFY_TIMEOUT) must be above 0 and at most "
+                             f"{MAX_NOTIFY_TIMEOUT:,.0f} seconds, not {self.notify_timeout:g}")
+        # the dispatcher's idle wait: past about 9e9 s Python's wait raises OverflowError, which
+        # killed the dispatcher thread of every worker (nothing sent, no challenge expired)
+        if self.dispatch_interval > MAX_DISPATCH_INTERVAL:
+            raise ValueError(f"dispatch interval (MOCKPAY_DISPATCH_INTERVAL) must be at most "
+                             f"{MAX_DISPATCH_INTERVAL:,.0f} seconds, not {self.dispatch_interval:g}")
 
     def replace(self, **changes) -> "Config":
         return dataclasses.replace(self, **changes)

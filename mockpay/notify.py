@@ -61,7 +61,9 @@ class DeliveryTimeout(Exception):
 
 class HttpTransport:
     """The real sender: http.client, one connection per attempt, redirects not followed.
-    `timeout` bounds every socket operation and the whole exchange."""
+    `timeout` bounds every socket operation and the whole exchange: a receiver that
+    answers byte by byte is hung up on when it runs out (each read alone would wait
+    `timeout` for the next byte, and the send outlive its claim's lease)."""
 
     user_agent = "mockpay-notify/1"
 
@@ -76,14 +78,33 @@ class HttpTransport:
         else:
             conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        expired = threading.Event()
+
+        def hang_up() -> None:  # the deadline: end the exchange wherever it is blocked
+            expired.set()
+            sock = conn.sock
+            if sock is not None:
+                try:  # the plain socket's shutdown, also under TLS: it only wakes the blocked read
+                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+        watchdog = threading.Timer(min(timeout, threading.TIMEOUT_MAX), hang_up)
+        watchdog.daemon = True
+        watchdog.start()
         try:
             conn.request("POST", target, body=body, headers={**headers, "user-agent": self.user_agent})
             response = conn.getresponse()
             data = response.read(MAX_READ_BYTES)
             status = response.status
+        except Exception:
+            if expired.is_set():  # what the hang-up made of the exchange: the timeout it was
+                raise DeliveryTimeout(f"no complete answer within {timeout:g}s") from None
+            raise
         finally:
+            watchdog.cancel()
             conn.close()
-        if time.monotonic() - started > timeout:
+        if expired.is_set() or time.monotonic() - started > timeout:
             raise DeliveryTimeout(f"no complete answer within {timeout:g}s")
         return HttpAnswer(status, data)
 
@@ -219,10 +240,16 @@ class Notifier:
         return self.config.notify_timeout + LEASE_MARGIN
 
     def claim(self, owner: str, limit: int) -> list:
+        """Take up to `limit` due attempts for dispatcher `owner`. Each claim is recorded as
+        "<owner>/<nonce>" (`claimed_by`): an attempt id that comes back after a reset (SQLite
+        reuses the ids of deleted rows) and is claimed again by the same dispatcher is a
+        different claim, so the outcome of a send still in flight from before the reset
+        cannot be recorded on it."""
         now_mock, now_real = self.clock.now(), time.time()
         if limit <= 0 or not self.store.any_claimable(now_mock, now_real):
             return []
-        return self.store.claim_attempts(owner, now_mock, now_real, now_real + self.lease, limit)
+        claim = f"{owner}/{uuid.uuid4().hex[:12]}"
+        return self.store.claim_attempts(claim, now_mock, now_real, now_real + self.lease, limit)
 
     def release_dead_claims(self) -> int:
         """Make the attempts claimed by dispatchers of this machine whose process is gone
@@ -246,9 +273,11 @@ class Notifier:
             "signature": signing.signature_header(value),
         }
 
-    def deliver(self, attempt, owner: str) -> str:
-        """Send one claimed attempt and record what happened. Returns the attempt's
-        final state (acked | failed), or 'lost' when the claim had been taken over."""
+    def deliver(self, attempt) -> str:
+        """Send one claimed attempt (a row `claim` returned) and record what happened under
+        the claim it was taken with. Returns the attempt's final state (acked | failed), or
+        'lost' when that claim is gone: taken over after its lease, or the attempt deleted
+        (a reset), its id perhaps reused since."""
         sent_at = self.clock.now()
         request_time = iso(sent_at)
         body = attempt["body"].encode("utf-8")
@@ -267,7 +296,7 @@ class Notifier:
         latency_ms = (time.perf_counter() - started) * 1000
         acked = error is None
         state = "acked" if acked else "failed"
-        recorded = self._record(attempt, owner, {
+        recorded = self._record(attempt, {
             "state": state,
             "sent_at": sent_at,
             "request_time": request_time,
@@ -280,10 +309,10 @@ class Notifier:
                  attempt["url"][:200], "acknowledged" if acked else error, latency_ms)
         return state if recorded else "lost"
 
-    def _record(self, attempt, owner: str, fields: dict) -> bool:
+    def _record(self, attempt, fields: dict) -> bool:
         nid = attempt["notification_id"]
         with self.store.tx() as db:
-            if not self.store.complete_attempt(db, attempt["id"], owner, fields):
+            if not self.store.complete_attempt(db, attempt["id"], attempt["claimed_by"], fields):
                 log.warning("%s #%s attempt %s: claim lost (lease expired); outcome dropped",
                             KIND, nid, attempt["number"])
                 return False
@@ -389,6 +418,7 @@ class Dispatcher:
         "<pid>:<host key>:<random>": the pid and the machine it runs on (see release_dead_claims)."""
         if self._owner is None or self._owner[0] != os.getpid():
             self._owner = (os.getpid(), f"{os.getpid()}:{host_key()}:{uuid.uuid4().hex[:12]}")
+            _OWNERS_HERE.add(self._owner[1])
         return self._owner[1]
 
     @property
@@ -420,7 +450,7 @@ class Dispatcher:
             if not claimed:
                 return sent
             for attempt in claimed:
-                self.notifier.deliver(attempt, self.owner)
+                self.notifier.deliver(attempt)
                 sent += 1
 
     # -- background ------------------------------------------------------------------
@@ -479,7 +509,7 @@ class Dispatcher:
 
     def _send(self, attempt) -> None:
         try:
-            self.notifier.deliver(attempt, self.owner)
+            self.notifier.deliver(attempt)
         except Exception:  # noqa: BLE001 - the claim's lease lets another pass retry it
             log.exception("%s #%s: recording attempt %s failed", KIND, attempt["notification_id"], attempt["number"])
         finally:
@@ -538,10 +568,23 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+# The dispatchers of this process ("<pid>:<host key>:<random>"): a claim in our own pid
+# that none of them made is a dead process's that had our pid.
+_OWNERS_HERE: set[str] = set()
+
+
 def dead_local_owner(owner: str) -> bool:
-    pid, _, rest = owner.partition(":")
+    """True when the claim (or owner) was made on this machine by a process that is gone."""
+    base = owner.partition("/")[0]  # a claim is "<owner>/<nonce>"
+    pid, _, rest = base.partition(":")
     host = rest.partition(":")[0]
-    return pid.isdigit() and host == host_key() and int(pid) != os.getpid() and not pid_alive(int(pid))
+    if not pid.isdigit() or host != host_key():
+        return False
+    if int(pid) == os.getpid():
+        # A container restarted after a SIGKILL numbers its processes as before: the worker
+        # now holding the dead one's pid is the only one that can tell its claims are not its own
+        return base not in _OWNERS_HERE
+    return not pid_alive(int(pid))
 
 
 class Every:

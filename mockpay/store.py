@@ -127,7 +127,7 @@ CREATE TABLE IF NOT EXISTS notification_attempts (
     schedule_index   INTEGER,                   -- 1-based place in the retry schedule; NULL: a manual resend
     state            TEXT NOT NULL,             -- scheduled | sending | acked | failed | cancelled
     due_at           REAL NOT NULL,             -- mock epoch seconds
-    claimed_by       TEXT,                      -- "<pid>:<thread>" of the dispatcher that took it
+    claimed_by       TEXT,                      -- the claim: "<pid>:<host>:<dispatcher>/<nonce>"
     lease_until      REAL,                      -- wall-clock epoch; after it a dead claim is retaken
     claims           INTEGER NOT NULL DEFAULT 0,
     sent_at          REAL,                      -- mock epoch seconds
@@ -528,8 +528,9 @@ class Store:
                 "ORDER BY a.due_at, a.id", tuple(ids)).fetchall()
 
     def complete_attempt(self, db: sqlite3.Connection, attempt_id: int, owner: str, fields: dict[str, Any]) -> bool:
-        """Record the outcome of a claimed attempt; False when the claim was lost
-        (the lease ran out and another dispatcher retook it)."""
+        """Record the outcome of a claimed attempt; False when the claim `owner` (the attempt's
+        claimed_by when it was claimed) was lost: the lease ran out and another dispatcher
+        retook it, or the attempt was deleted (a reset) and its id perhaps reused."""
         assignments = ", ".join(f"{k} = ?" for k in fields)
         cur = db.execute(f"UPDATE notification_attempts SET {assignments}, lease_until = NULL "
                          "WHERE id = ? AND claimed_by = ? AND state = 'sending'",

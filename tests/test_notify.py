@@ -415,9 +415,9 @@ def test_an_attempt_is_claimed_by_one_dispatcher_and_a_dead_claim_is_retaken(h):
     later = time.time() + notifier.lease + 1
     retaken = store.claim_attempts("333:c", h.svc.clock.now(), later, later + notifier.lease, 10)
     assert [a["id"] for a in retaken] == [first[0]["id"]]
-    assert notifier.deliver(retaken[0], "333:c") == "acked"
+    assert notifier.deliver(retaken[0]) == "acked"
     # the first claimant comes back late: its outcome is dropped, nothing is sent twice by the outbox
-    assert notifier.deliver(first[0], "111:a") == "lost"
+    assert notifier.deliver(first[0]) == "lost"
     n = h.notification("v-claim")
     assert [a["state"] for a in n["attempts"]] == ["acked"]
     assert n["status"] == "delivered"
@@ -442,7 +442,7 @@ def test_claims_of_a_dead_process_on_this_machine_are_released_at_once(h):
     assert notifier.release_dead_claims() == 1
     retaken = notifier.claim("999:x:y", 10)
     assert [a["vaulting_request_id"] for a in retaken] == ["v-dead"]
-    assert notifier.deliver(retaken[0], "999:x:y") == "acked"
+    assert notifier.deliver(retaken[0]) == "acked"
     assert [a["state"] for a in h.notification("v-dead")["attempts"]] == ["acked"]
 
 
