@@ -120,6 +120,8 @@ def describe_error(exc: BaseException, timeout: float) -> str:
         return f"name resolution failed: {exc}"
     if isinstance(exc, ssl.SSLError):
         return f"TLS error: {exc}"
+    if isinstance(exc, http.client.InvalidURL):  # http.client refuses a space or control character in it
+        return f"invalid notification URL: {exc}"
     if isinstance(exc, http.client.HTTPException):
         return f"bad HTTP answer: {type(exc).__name__} {exc}".strip()
     return f"{type(exc).__name__}: {exc}"
@@ -131,7 +133,7 @@ def ack_problem(status: int, data: bytes) -> str | None:
         return f"HTTP {status}"
     try:
         parsed = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: nested past Python's limit
         return "the answer is not JSON"
     res = parsed.get("result") if isinstance(parsed, dict) else None
     if not isinstance(res, dict):

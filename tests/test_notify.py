@@ -222,6 +222,7 @@ def _closed_port_url() -> str:
     ((200, "[1, 2]"), 200, "the answer has no result object"),
     ((200, '{"result": {"resultStatus": "F", "resultCode": "SUCCESS"}}'), 200, "resultStatus='F'"),
     ((200, '{"result": {"resultStatus": "S", "resultCode": "OK"}}'), 200, "resultCode='OK'"),
+    ((200, "[" * 50_000), 200, "the answer is not JSON"),  # nested past Python's recursion limit
     (("sleep", 2.0), None, "timeout"),
 ])
 def test_anything_but_an_ack_is_a_failed_attempt(h, answer, status, error):
@@ -245,6 +246,16 @@ def test_a_refused_connection_is_a_failed_attempt(h):
     first, second = h.notification("v-refused")["attempts"]
     assert first["state"] == "failed" and first["httpStatus"] is None
     assert first["error"] == "connection refused"
+    assert second["state"] == "scheduled"
+
+
+def test_a_url_http_client_cannot_send_is_a_failed_attempt_that_says_so(h):
+    # the API takes a space in vaultingNotificationUrl (printable ASCII); http.client does not
+    h.vault("v-space", url=h.url("/my hook"))
+    h.run()
+    first, second = h.notification("v-space")["attempts"]
+    assert first["state"] == "failed" and first["httpStatus"] is None
+    assert first["error"].startswith("invalid notification URL: "), first["error"]
     assert second["state"] == "scheduled"
 
 
