@@ -22,6 +22,8 @@ MAX_TIME_SCALE = 1_000_000.0
 MAX_NOTIFY_TIMEOUT = 86400.0
 # notify (hunt-notify): the longest a dispatcher sleeps between passes when nothing wakes it, in seconds
 MAX_DISPATCH_INTERVAL = 3600.0
+# simultaneous sends per worker: each is a thread while it lasts
+MAX_NOTIFY_CONCURRENCY = 256
 
 
 @dataclass
@@ -84,6 +86,11 @@ class Config:
         if self.dispatch_interval > MAX_DISPATCH_INTERVAL:
             raise ValueError(f"dispatch interval (MOCKPAY_DISPATCH_INTERVAL) must be at most "
                              f"{MAX_DISPATCH_INTERVAL:,.0f} seconds, not {self.dispatch_interval:g}")
+
+        # a due attempt per thread: 100000 meant as many threads when that many fell due at once
+        if not 1 <= self.notify_concurrency <= MAX_NOTIFY_CONCURRENCY:
+            raise ValueError(f"notify concurrency (MOCKPAY_NOTIFY_CONCURRENCY) must be 1 to {MAX_NOTIFY_CONCURRENCY}, "
+                             f"not {self.notify_concurrency}")
 
     def replace(self, **changes) -> "Config":
         return dataclasses.replace(self, **changes)

@@ -403,7 +403,7 @@ class Dispatcher:
     def __init__(self, notifier: Notifier, config):
         self.notifier = notifier
         self.interval = max(0.01, float(config.dispatch_interval))
-        self.concurrency = max(1, int(config.notify_concurrency))
+        self.concurrency = config.notify_concurrency
         self._tasks: list[Callable[[], Any]] = []
         self._wake = threading.Event()
         self._stop = threading.Event()

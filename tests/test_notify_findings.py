@@ -177,3 +177,15 @@ def test_claims_of_a_dead_process_that_had_this_workers_pid_are_released_at_once
     assert notifier.deliver(retaken) == "acked"
     assert notifier.deliver(mine) == "acked"  # its own claim was left alone
     assert [c.vaulting_request_id for c in h.receiver.calls] == ["v-pid-reused", "v-mine"]
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "100000"])
+def test_a_notify_concurrency_out_of_range_is_refused_naming_the_setting(value):
+    """Each simultaneous send is a thread: MOCKPAY_NOTIFY_CONCURRENCY=100000 meant as many
+    threads per worker when that many attempts fell due at once (a clock advance)."""
+    from mockpay.config import load_config
+
+    with pytest.raises(ValueError) as refused:
+        load_config(environ={"MOCKPAY_NOTIFY_CONCURRENCY": value})
+    assert str(refused.value) == f"notify concurrency (MOCKPAY_NOTIFY_CONCURRENCY) must be 1 to 256, not {value}"
+    assert load_config(environ={"MOCKPAY_NOTIFY_CONCURRENCY": "256"}).notify_concurrency == 256
