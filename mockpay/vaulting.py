@@ -32,6 +32,17 @@ def canonical(body: dict) -> bytes:
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def matched_request(req: dict, card: dict, token: str | None) -> dict:
+    """The request a scenario rule is tested against. With a cacheCard token, the card is
+    the cached one, as vaulted (its number, expiry, brand, name and address filled in), so
+    `cardNo: {prefix: ...}`, `brand` or `expiryMonth` match as they would had the card
+    been sent itself; `cardToken` stays, for rules about tokens."""
+    if token is None:
+        return req
+    detail = {**req["paymentMethodDetail"], "card": {**card, "cardToken": token}}
+    return {**req, "paymentMethodDetail": detail}
+
+
 @dataclass
 class Reply:
     """A response body, plus what the HTTP layer should do about the outcome (delay, fault)."""
@@ -108,7 +119,7 @@ class Vaulting:
                     return Reply(self._replay(self.expire_if_due(existing), digest))
                 raise
         number = card["cardNo"]
-        outcome = self.scenarios.choose(client_id, "vaultPaymentMethod", req, number)
+        outcome = self.scenarios.choose(client_id, "vaultPaymentMethod", matched_request(req, card, token), number)
         if outcome.fault and not outcome.processed:
             # The fault hit before the request was processed: nothing is stored. Should
             # the client still be listening (a "timeout" longer than its own), it hears U.
