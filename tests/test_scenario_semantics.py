@@ -81,3 +81,68 @@ def test_a_rule_about_tokens_still_sees_the_token(app, ams):
     assert ams.call(VAULT, vault_body("sent", "4000000101000000"))["result"]["resultCode"] == "SUCCESS"
     token = token_for(ams, "4000000101000000")
     assert ams.call(VAULT, with_token("tokened", token))["result"]["resultCode"] == "PROCESS_FAIL"
+
+
+# -- a replay never takes a step of a sequence, even one that raced -----------------
+
+SEQUENCE_RULES = """\
+rules:
+  - name: steps
+    match: {cardNo: "4000000101000000"}
+    sequence: [{resultCode: SUCCESS}, {resultCode: VERIFICATION_FAIL, reason: LOST_CARD}, {resultCode: SUCCESS}]
+  - name: session-steps
+    api: createVaultingSession
+    sequence: [{resultCode: SUCCESS}, {resultCode: PROCESS_FAIL}, {resultCode: SUCCESS}]
+"""
+
+
+def calls_of(services, rule: str) -> int | None:
+    rows = services.store._all("SELECT calls FROM scenario_state WHERE client_id = ? AND rule_key = ?",
+                               ("SANDBOX_TEST", f"clients/SANDBOX_TEST#{rule}"))
+    return rows[0]["calls"] if rows else None
+
+
+def first_look_misses(monkeypatch, store, name: str) -> list:
+    """The first look for a stored request comes before the identical request that stores it
+    (another worker) has committed, as when a retry races the original."""
+    real, looks = getattr(store, name), []
+
+    def look(*args):
+        looks.append(args)
+        return None if len(looks) == 1 else real(*args)
+    monkeypatch.setattr(store, name, look)
+    return looks
+
+
+def test_a_vault_request_that_raced_an_identical_one_replays_it_without_taking_a_step(app, ams, services,
+                                                                                       monkeypatch):
+    """Before, the rule was asked (and the step counted) before the transaction found the
+    vault the other request had stored: the replay took step 2, and the next request got
+    step 3 (SUCCESS) instead of the LOST_CARD of step 2."""
+    put_rules(app, SEQUENCE_RULES)
+    first = ams.call(VAULT, vault_body("seq-1", "4000000101000000"))
+    assert first["result"]["resultCode"] == "SUCCESS"
+    with monkeypatch.context() as m:
+        looks = first_look_misses(m, services.store, "get_vault")
+        assert ams.call(VAULT, vault_body("seq-1", "4000000101000000")) == first
+        assert looks  # the race was staged
+    assert calls_of(services, "steps") == 1
+    second = ams.call(VAULT, vault_body("seq-2", "4000000101000000"))
+    assert second["result"]["resultCode"] == "VERIFICATION_FAIL"
+    assert ams.call(INQUIRE, {"vaultingRequestId": "seq-2"})["vaultingResultCode"] == "LOST_CARD"
+    assert calls_of(services, "steps") == 2
+
+
+def test_a_session_request_that_raced_an_identical_one_replays_it_without_taking_a_step(app, ams, services,
+                                                                                         monkeypatch):
+    from tests.support import session_body
+    create = "/ams/api/v1/vaults/createVaultingSession"
+    put_rules(app, SEQUENCE_RULES)
+    first = ams.call(create, session_body("vs-seq-1"))
+    assert first["result"]["resultCode"] == "SUCCESS"
+    with monkeypatch.context() as m:
+        looks = first_look_misses(m, services.store, "get_session_by_request")
+        assert ams.call(create, session_body("vs-seq-1")) == first
+        assert looks
+    assert calls_of(services, "session-steps") == 1
+    assert ams.call(create, session_body("vs-seq-2"))["result"]["resultCode"] == "PROCESS_FAIL"
