@@ -460,7 +460,10 @@ def _condition(path: str, value, f) -> Condition:
         return Condition(path, "in", tuple(_normalise(v, f) for v in arg))
     if op == "prefix":
         items = arg if isinstance(arg, list) else [arg]
-        return Condition(path, "prefix", tuple(_normalise(v, None) for v in items))
+        prefixes = tuple(_normalise(v, None) for v in items)
+        if isinstance(f, AmsString) and f.choices and f.ignore_case:  # the API loads them upper-cased
+            prefixes = tuple(p.upper() for p in prefixes)
+        return Condition(path, "prefix", prefixes)
     return Condition(path, "equals", _normalise(arg, f))
 
 

@@ -146,3 +146,17 @@ def test_a_session_request_that_raced_an_identical_one_replays_it_without_taking
         assert looks
     assert calls_of(services, "session-steps") == 1
     assert ams.call(create, session_body("vs-seq-2"))["result"]["resultCode"] == "PROCESS_FAIL"
+
+
+# -- enumerations compare upper-cased, a prefix too ----------------------------------
+
+def test_a_prefix_of_an_enumeration_compares_as_the_api_loads_it(app, ams):
+    """`terminalType: mini_app` matched MINI_APP (values compare upper-cased, as the API
+    loads enumerations), but `{prefix: mini}` never did."""
+    put_rules(app, "rules:\n  - match: {terminalType: {prefix: mini}}\n"
+                   "    outcome: {resultCode: VERIFICATION_FAIL, reason: RESTRICTED_CARD}\n")
+    for request_id, terminal in (("mini-1", "MINI_APP"), ("mini-2", "mini_app"), ("web-1", "WEB")):
+        body = vault_body(request_id, "4000000101000000")
+        body["env"]["terminalType"] = terminal
+        code = ams.call(VAULT, body)["result"]["resultCode"]
+        assert code == ("SUCCESS" if terminal == "WEB" else "VERIFICATION_FAIL"), (terminal, code)
