@@ -460,7 +460,10 @@ def _condition(path: str, value, f) -> Condition:
         return Condition(path, "in", tuple(_normalise(v, f) for v in arg))
     if op == "prefix":
         items = arg if isinstance(arg, list) else [arg]
-        return Condition(path, "prefix", tuple(_normalise(v, None) for v in items))
+        prefixes = tuple(_normalise(v, None) for v in items)
+        if isinstance(f, AmsString) and f.choices and f.ignore_case:  # the API loads them upper-cased
+            prefixes = tuple(p.upper() for p in prefixes)
+        return Condition(path, "prefix", prefixes)
     return Condition(path, "equals", _normalise(arg, f))
 
 
@@ -918,13 +921,17 @@ class ScenarioEngine:
         self._lock = threading.Lock()
 
     # -- choosing ----------------------------------------------------------------
-    def choose(self, client_id: str, api: str, request: dict, card_no: str | None = None) -> Outcome:
+    def choose(self, client_id: str, api: str, request: dict, card_no: str | None = None, db=None) -> Outcome:
+        """The outcome of one call. With `db`, a write transaction of the store, a sequence
+        counts the call in it: the caller stores what the call did in the same transaction,
+        after checking that an identical call did not store it first (a replay counts for
+        nothing)."""
         client_set = self.client_set(client_id)
         rule = client_set.index.first_match(api, request, card_no) if client_set else None
         if rule is None:
             rule = self.index.first_match(api, request, card_no)
         if rule is not None:
-            return self._resolve(client_id, rule)
+            return self._resolve(client_id, rule, db)
         if api == DEFAULT_API:
             if client_set is not None and client_set.default is not None:
                 return client_set.default
@@ -943,12 +950,13 @@ class ScenarioEngine:
                 return verdict
         return False
 
-    def _resolve(self, client_id: str, rule: Rule) -> Outcome:
+    def _resolve(self, client_id: str, rule: Rule, db=None) -> Outcome:
         if not rule.sequence:
             return rule.outcomes[0]
         if self.store is None:
             return rule.outcomes[0]
-        calls = self.store.bump_scenario_counter(client_id, rule.state_key)
+        calls = (self.store.bump_scenario_counter_in(db, client_id, rule.state_key) if db is not None
+                 else self.store.bump_scenario_counter(client_id, rule.state_key))
         n = len(rule.outcomes)
         index = (calls - 1) % n if rule.after == "cycle" else min(calls - 1, n - 1)
         outcome = rule.outcomes[index]

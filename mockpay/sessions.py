@@ -94,11 +94,26 @@ class VaultingSessions:
             raise AmsError("REPEAT_REQ_INCONSISTENT",
                            "vaultingRequestId was already used by a vaultPaymentMethod request")
 
-        outcome = self.scenarios.choose(client_id, "createVaultingSession", req, None)
+        self.scenarios.client_set(client_id)  # compiled (and cached) before taking the write lock
+        # One transaction decides and stores, as for vaultPaymentMethod: an identical request
+        # that stored the session meanwhile is replayed before any rule is asked, so that it
+        # does not count as a step of a sequence.
+        with self.store.tx() as db:
+            raced = self.store.get_session_by_request_in(db, client_id, request_id)
+            if raced is None:
+                outcome = self.scenarios.choose(client_id, "createVaultingSession", req, None, db=db)
+                reply = self._store_outcome(db, client_id, req, digest, outcome, links)
+        if raced is not None:
+            return Reply(self._replay(raced, digest))
+        return reply
+
+    def _store_outcome(self, db, client_id: str, req: dict, digest: str, outcome, links: SessionLinks) -> Reply:
+        """Within the transaction of create: the answer to `outcome`, and the session it stores."""
         refused = refusal(outcome, "createVaultingSession")
         if refused is not None:
             return refused
 
+        request_id = req["vaultingRequestId"]
         now = self.clock.now()
         expires_at = now + self.config.session_ttl
         session_id = new_id("VS", 20)
@@ -122,12 +137,7 @@ class VaultingSessions:
             "expires_at": expires_at,
             "created_at": now,
         }
-        with self.store.tx() as db:
-            raced = self.store.get_session_by_request_in(db, client_id, request_id)
-            if raced is None:
-                self.store.insert_session(db, row)
-        if raced is not None:
-            return Reply(self._replay(raced, digest))
+        self.store.insert_session(db, row)
         return Reply(body, outcome)
 
     @staticmethod

@@ -611,9 +611,14 @@ class Store:
     def bump_scenario_counter(self, client_id: str, rule_key: str) -> int:
         """Count one more call of a sequence rule; return the count (1 for the first call)."""
         with self.tx() as db:
-            return db.execute("INSERT INTO scenario_state (client_id, rule_key, calls) VALUES (?, ?, 1) "
-                              "ON CONFLICT (client_id, rule_key) DO UPDATE SET calls = calls + 1 "
-                              "RETURNING calls", (client_id, rule_key)).fetchone()["calls"]
+            return self.bump_scenario_counter_in(db, client_id, rule_key)
+
+    def bump_scenario_counter_in(self, db, client_id: str, rule_key: str) -> int:
+        """bump_scenario_counter within the caller's transaction (the one that stores what
+        the call did, so that a call that turns out to be a replay counts for nothing)."""
+        return db.execute("INSERT INTO scenario_state (client_id, rule_key, calls) VALUES (?, ?, 1) "
+                          "ON CONFLICT (client_id, rule_key) DO UPDATE SET calls = calls + 1 "
+                          "RETURNING calls", (client_id, rule_key)).fetchone()["calls"]
 
     def reset_scenario_state(self, client_id: str | None = None) -> int:
         with self.tx() as db:

@@ -32,6 +32,17 @@ def canonical(body: dict) -> bytes:
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def matched_request(req: dict, card: dict, token: str | None) -> dict:
+    """The request a scenario rule is tested against. With a cacheCard token, the card is
+    the cached one, as vaulted (its number, expiry, brand, name and address filled in), so
+    `cardNo: {prefix: ...}`, `brand` or `expiryMonth` match as they would had the card
+    been sent itself; `cardToken` stays, for rules about tokens."""
+    if token is None:
+        return req
+    detail = {**req["paymentMethodDetail"], "card": {**card, "cardToken": token}}
+    return {**req, "paymentMethodDetail": detail}
+
+
 @dataclass
 class Reply:
     """A response body, plus what the HTTP layer should do about the outcome (delay, fault)."""
@@ -108,7 +119,26 @@ class Vaulting:
                     return Reply(self._replay(self.expire_if_due(existing), digest))
                 raise
         number = card["cardNo"]
-        outcome = self.scenarios.choose(client_id, "vaultPaymentMethod", req, number)
+        matched = matched_request(req, card, token)
+        self.scenarios.client_set(client_id)  # compiled (and cached) before taking the write lock
+        # One transaction decides and stores: an identical request that stored the vault
+        # meanwhile (another worker) is replayed before any rule is asked, so that its call
+        # does not count as a step of a sequence, and the step it would have taken is the
+        # next request's.
+        with self.store.tx() as db:
+            raced = self.store.get_vault_in(db, client_id, request_id)
+            if raced is None:
+                outcome = self.scenarios.choose(client_id, "vaultPaymentMethod", matched, number, db=db)
+                reply = self._store_outcome(db, client_id, req, card, number, token, digest, outcome, links)
+        if raced is not None:
+            return Reply(self._replay(raced, digest))
+        return reply
+
+    def _store_outcome(self, db, client_id: str, req: dict, card: dict, number: str, token: str | None,
+                       digest: str, outcome: Outcome, links: Links) -> Reply:
+        """Within the transaction of vault_payment_method: the answer to `outcome`, and the
+        vault it stores (none for a rejected request)."""
+        request_id = req["vaultingRequestId"]
         if outcome.fault and not outcome.processed:
             # The fault hit before the request was processed: nothing is stored. Should
             # the client still be listening (a "timeout" longer than its own), it hears U.
@@ -171,18 +201,12 @@ class Vaulting:
                        vaulting_result_message=FAILURE_REASONS.get(reason, res["resultMessage"]))
         row["response_json"] = store_mod.dumps(body)
 
-        with self.store.tx() as db:
-            raced = self.store.get_vault_in(db, client_id, request_id)
-            if raced is not None:
-                replay = self._replay(raced, digest)
-            else:
-                if token is not None:  # used only now, by the request that stores the vault
-                    self.card_tokens.use_in(db, client_id, token)
-                row["id"] = self.store.insert_vault(db, row)
-                if row["status"] in ("SUCCESS", "FAIL"):
-                    self._finalised(db, row)
-                replay = None
-        return Reply(replay if replay is not None else body, outcome)
+        if token is not None:  # used only now, by the request that stores the vault
+            self.card_tokens.use_in(db, client_id, token)
+        row["id"] = self.store.insert_vault(db, row)
+        if row["status"] in ("SUCCESS", "FAIL"):
+            self._finalised(db, row)
+        return Reply(body, outcome)
 
     def _replay(self, vault, digest: str) -> dict:
         if vault["request_digest"] != digest:

@@ -255,7 +255,7 @@ def test_another_clients_token_is_invalid(ams, services, merchant_keys):
 def test_scenario_sees_cache_card_and_the_number(ams, services, monkeypatch):
     seen = []
 
-    def choose(client_id, api, request, card_no=None):
+    def choose(client_id, api, request, card_no=None, db=None):
         seen.append((client_id, api, card_no, request["paymentMethodDetail"]["card"]["expiryYear"]))
         return Outcome()
     monkeypatch.setattr(services.scenarios, "choose", choose)

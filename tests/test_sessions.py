@@ -141,7 +141,7 @@ def test_longest_documented_values_are_accepted(ams):
 def test_scenario_codes_for_create(ams, services, monkeypatch, code):
     seen = []
 
-    def choose(client_id, api, request, card_no=None):
+    def choose(client_id, api, request, card_no=None, db=None):
         seen.append(api)
         return Outcome(result_code=code)
     monkeypatch.setattr(services.scenarios, "choose", choose)
@@ -272,7 +272,7 @@ def test_session_is3ds_goes_into_the_card_and_processing_redirects_to_the_challe
                                                                                      monkeypatch):
     seen = []
 
-    def choose(client_id, api, request, card_no=None):
+    def choose(client_id, api, request, card_no=None, db=None):
         if api == "inquireVaulting":  # inquireVaulting consults scenarios too (issue 3)
             return Outcome()
         seen.append((api, request["paymentMethodDetail"]["card"].get("is3DSAuthentication"), card_no))

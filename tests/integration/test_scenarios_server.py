@@ -99,6 +99,36 @@ def test_run_time_sets_isolate_parallel_jobs(http_server):
     assert job_a.vault("4111111111111111")["result"]["resultCode"] == "SUCCESS"
 
 
+def test_identical_requests_racing_on_the_workers_take_one_step_of_a_sequence(http_server):
+    """Four identical vaultPaymentMethod requests at once, on two workers: one call of the
+    sequence, whose step all four answer. The requests that found the vault stored by
+    another worker used to take a step each (and answer it, when it stored nothing), so
+    the next vaultingRequestId skipped steps."""
+    import threading
+    merchant = register(http_server, "SANDBOX_RACE")
+    rules = ("rules:\n  - match: {cardNo: \"4000000101000000\"}\n"
+             "    sequence: [{resultCode: SUCCESS}, {resultCode: VERIFICATION_FAIL, reason: LOST_CARD},\n"
+             "               {resultCode: RISK_REJECT}]\n"
+             "    afterSequence: cycle\n")
+    response = requests.put(http_server.base_url + "/_mockpay/clients/SANDBOX_RACE/scenarios", data=rules,
+                            headers={"Content-Type": "application/yaml"}, timeout=10)
+    assert response.status_code == 200, response.text
+    expected = ["SUCCESS", "VERIFICATION_FAIL", "RISK_REJECT"]  # each stored: one call per id
+    for round_ in range(12):
+        gate, answers = threading.Barrier(4), []
+
+        def send():
+            clone = Merchant(http_server, merchant.client)  # a connection of its own
+            gate.wait()
+            answers.append(clone.vault("4000000101000000", f"race-{round_}")["result"]["resultCode"])
+        threads = [threading.Thread(target=send) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert answers == [expected[round_ % 3]] * 4, (round_, answers)
+
+
 def test_inquire_reports_a_challenge_completed_through_the_admin_api(http_server):
     merchant = register(http_server, "SANDBOX_ADMIN_3DS")
     answer = merchant.vault("4000000204000006", "adm-3ds-" + uuid.uuid4().hex[:8])
