@@ -110,6 +110,9 @@ def deep_merge(base: dict, overrides: dict | None) -> dict:
 
 
 def _fit(text: str, limit: int) -> str:
+    """`text` on one line (Faker's en_GB, en_IN and en_NZ street addresses hold a line break,
+    which the API refuses as a control character), cut to `limit` characters."""
+    text = " ".join(text.split())
     return text[:limit].rstrip() or text[:limit]
 
 

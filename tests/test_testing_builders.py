@@ -14,7 +14,8 @@ from mockpay.schemas import vaulting as schemas
 from mockpay.schemas.fields import AmsString
 from mockpay.testing import RequestBuilder
 
-LOCALES = ["en_US", "pt_BR", "ja_JP", "de_DE", "fr_FR"]
+LOCALES = ["en_US", "pt_BR", "ja_JP", "de_DE", "fr_FR",
+           "en_GB", "en_IN", "en_NZ"]  # their street addresses have a line break in Faker
 
 
 def string_limits(schema, value: dict, path: str = "") -> list[tuple[str, int, int]]:
