@@ -731,16 +731,20 @@ class MockpayServer:
     # -- admin API -------------------------------------------------------------------
     def admin(self, method: str, path: str, body: dict | None = None, *, text: str | None = None,
               expect: tuple[int, ...] = (200, 201, 202, 204)):
-        """Call the admin API (`/_mockpay/...`) with a JSON `body` (or a YAML `text`); the
-        decoded JSON answer. Raises AdminError on any status not in `expect`."""
+        """Call the admin API (`/_mockpay/...`) with a JSON `body` (or a YAML `text`), and the
+        admin token when the server has one; the decoded JSON answer. Raises AdminError on
+        any status not in `expect`."""
         import urllib.error
         import urllib.request
         if text is not None:
             data, content_type = text.encode("utf-8"), "application/yaml"
         else:
             data, content_type = (None if body is None else json.dumps(body).encode()), "application/json"
-        request = urllib.request.Request(self.base_url + path, data=data, method=method.upper(),
-                                         headers={"Content-Type": content_type, "Accept": "application/json"})
+        headers = {"Content-Type": content_type, "Accept": "application/json"}
+        token = self.app.extensions["mockpay"].config.admin_token if self.app is not None else ""
+        if token:  # @pytest.mark.mockpay(admin_token=...): the admin API wants it, as on a shared server
+            headers["Authorization"] = f"Bearer {token}"
+        request = urllib.request.Request(self.base_url + path, data=data, method=method.upper(), headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
                 status, raw = response.status, response.read()
