@@ -3,6 +3,8 @@ request builders, each fixed and kept fixed here. The merchant tests run through
 pytest's `pytester`, as in test_pytest_plugin.py."""
 from __future__ import annotations
 
+import gc
+
 import pytest
 
 ADMIN_TOKEN_TESTS = r'''
@@ -37,3 +39,61 @@ def test_the_admin_token_setting_of_the_marker(pytester):
     pytester.makepyfile(test_token=ADMIN_TOKEN_TESTS)
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
+
+
+def _open_files_under(directory) -> list[str]:
+    import os
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith(str(directory)):
+            found.append(target)
+    return found
+
+
+def _eventually_no_open_files_under(directory, wait: float = 5.0) -> list[str]:
+    """What stays open: the SQLite connections of the server's last threads (a sender of the
+    dispatcher's pool ends just after stop() returns) go with those threads, and a cycle."""
+    import time
+    deadline = time.monotonic() + wait
+    while True:
+        gc.collect()
+        found = _open_files_under(directory)
+        if not found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
+
+
+@pytest.mark.skipif(not __import__("os").path.isdir("/proc/self/fd"), reason="needs /proc/self/fd")
+def test_a_stopped_fixture_server_keeps_no_file_open(tmp_path):
+    """The fixture starts a server per test on a fresh data directory: its stop() left the
+    database's lock and clock-marker files open, two descriptors per test, until a long
+    merchant suite failed with 'Too many open files'."""
+    from mockpay.testing import MockpayServer, ServerTemplate
+    template = ServerTemplate(tmp_path / "keys")
+    for i in range(2):
+        data_dir = tmp_path / f"server{i}"
+        with MockpayServer(data_dir, template=template, sdk_transport="redirect") as server:
+            answer = server.execute(server.builder.vault_payment_method_request())
+            assert answer["result"]["resultCode"] == "SUCCESS"
+            server.advance(60)  # the clock marker, written
+            assert any(f.endswith("mockpay.sqlite3.lock") for f in _open_files_under(data_dir))
+        assert _eventually_no_open_files_under(data_dir) == []
+
+
+def test_a_store_closed_while_another_store_uses_the_file_leaves_it_working(tmp_path):
+    from mockpay.store import Store
+    first, second = Store(tmp_path / "db.sqlite3"), Store(tmp_path / "db.sqlite3")
+    first.set_meta("a", "1")
+    first.clock_reanchor(advance_by=5)
+    first.close()
+    second.set_meta("b", "2")  # its write turn (the lock file) still there
+    assert second.get_meta("a") == "1" and second.clock_version()
+    second.close()
+    gc.collect()
+    assert _open_files_under(tmp_path) == []
+    second.set_meta("c", "3")  # a Store used after close() opens what it needs again
+    assert second.get_meta("c") == "3"
