@@ -245,6 +245,8 @@ class RequestBuilder:
              minimal: bool = False, **overrides) -> dict:
         """vaultPaymentMethod's paymentMethodDetail.card."""
         extra: dict = {}
+        if card_no is None and isinstance(overrides.get("cardNo"), str):
+            card_no = overrides["cardNo"]  # card={"cardNo": an Amex}: a 4-digit CVV, as card_no= gives
         if scenario is not None:
             card_no, extra = self._scenario(scenario, brand, card_no)
         if card_no is None:
