@@ -569,6 +569,7 @@ class MockpayServer:
         self._threads: list[threading.Thread] = []
         self._sdk = None
         self._previous_cert_file: str | None = None
+        self.trust_file: Path | None = None
         self._env_set = False
 
     # -- life cycle ------------------------------------------------------------------
@@ -670,17 +671,24 @@ class MockpayServer:
         os.environ["SSL_CERT_FILE"] = str(bundle)
         self._env_set = True
 
-    def stop(self) -> None:
+    def untrust_ca(self) -> None:
+        """Put SSL_CERT_FILE back as start() found it, if it still names this server's trust
+        bundle (if someone pointed it elsewhere since, theirs stands). stop() does; the pytest
+        plugin does once more when the test's teardown is over, because a `monkeypatch` the
+        test asked for before `mockpay` undoes its setenv after the fixture stopped, and so
+        puts this bundle back."""
         import os
+        if self.trust_file is not None and os.environ.get("SSL_CERT_FILE") == str(self.trust_file):
+            if self._previous_cert_file is None:
+                os.environ.pop("SSL_CERT_FILE", None)
+            else:
+                os.environ["SSL_CERT_FILE"] = self._previous_cert_file
+
+    def stop(self) -> None:
         if self.sdk_transport == "redirect" and self.gateway_host:
             _remove_redirect(self.gateway_host)
         if self._env_set:
-            # only if nobody pointed it elsewhere since (then theirs stands)
-            if os.environ.get("SSL_CERT_FILE") == str(self.trust_file):
-                if self._previous_cert_file is None:
-                    os.environ.pop("SSL_CERT_FILE", None)
-                else:
-                    os.environ["SSL_CERT_FILE"] = self._previous_cert_file
+            self.untrust_ca()
             self._env_set = False
         # shut both down at once: each notices within its poll interval
         stoppers = [threading.Thread(target=server.shutdown) for server, _ in zip(self._servers, self._threads)]

@@ -97,3 +97,35 @@ def test_a_store_closed_while_another_store_uses_the_file_leaves_it_working(tmp_
     assert _open_files_under(tmp_path) == []
     second.set_meta("c", "3")  # a Store used after close() opens what it needs again
     assert second.get_meta("c") == "3"
+
+
+MONKEYPATCH_FIRST_TESTS = r'''
+import os
+
+BEFORE = os.environ.get("SSL_CERT_FILE")
+
+
+def test_monkeypatch_before_mockpay_sets_the_variable(monkeypatch, mockpay):
+    assert os.environ["SSL_CERT_FILE"] == str(mockpay.trust_file)
+    monkeypatch.setenv("SSL_CERT_FILE", "/nonexistent/ca.pem")
+
+
+def test_the_next_test_finds_the_variable_as_it_was():
+    assert os.environ.get("SSL_CERT_FILE") == BEFORE
+'''
+
+
+@pytest.mark.parametrize("before", [None, "/etc/ssl/certs/ca-certificates.crt"])
+def test_ssl_cert_file_comes_back_after_a_monkeypatch_set_up_before_the_fixture(pytester, monkeypatch, before):
+    """test_x(monkeypatch, mockpay) that sets SSL_CERT_FILE: monkeypatch's undo runs after the
+    fixture's stop(), and put back the stopped server's trust bundle, which then stayed for
+    the rest of the session (the tests after it trusted that file instead of what was set)."""
+    import os
+    if before is None:
+        monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    else:
+        monkeypatch.setenv("SSL_CERT_FILE", before)
+    pytester.makepyfile(test_order=MONKEYPATCH_FIRST_TESTS)
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-p", "no:randomly")
+    result.assert_outcomes(passed=2)
+    assert os.environ.get("SSL_CERT_FILE") == before
