@@ -129,3 +129,31 @@ def test_ssl_cert_file_comes_back_after_a_monkeypatch_set_up_before_the_fixture(
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-p", "no:randomly")
     result.assert_outcomes(passed=2)
     assert os.environ.get("SSL_CERT_FILE") == before
+
+
+# -- `mockpay serve` as an operator runs it ---------------------------------------------------
+
+@pytest.mark.parametrize("args,env,says", [
+    (["--port", "70000"], {}, "port (MOCKPAY_PORT) must be 0 to 65535, not 70000"),
+    (["--port", "-1"], {}, "port (MOCKPAY_PORT) must be 0 to 65535, not -1"),
+    (["--https-port", "65536"], {}, "https port (MOCKPAY_HTTPS_PORT) must be 0 to 65535, not 65536"),
+    (["--threads", "0"], {}, "threads (MOCKPAY_THREADS) must be at least 1, not 0"),
+    ([], {"MOCKPAY_PORT": "99999"}, "port (MOCKPAY_PORT) must be 0 to 65535, not 99999"),
+])
+def test_serve_refuses_a_port_or_thread_count_gunicorn_cannot_use(tmp_path, args, env, says):
+    """gunicorn met them as a traceback: OverflowError from bind() (after the banner said
+    'listening'), or 'max_workers must be greater than 0' in each worker until 'Worker
+    failed to boot'. Now one line naming the setting, and nothing starts."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("MOCKPAY_")}
+    environ.update(env, PYTHONPATH=str(root))
+    done = subprocess.run([sys.executable, "-c", "from mockpay.cli import main; main()", "serve",
+                           "--data-dir", str(tmp_path / "data"), "--workers", "1", *args],
+                          capture_output=True, text=True, env=environ, timeout=60)
+    assert done.returncode == 1
+    assert done.stderr.strip() == f"Error: {says}"
+    assert "listening" not in done.stdout
