@@ -92,6 +92,16 @@ class Config:
             raise ValueError(f"notify concurrency (MOCKPAY_NOTIFY_CONCURRENCY) must be 1 to {MAX_NOTIFY_CONCURRENCY}, "
                              f"not {self.notify_concurrency}")
 
+        # hunt-plugin: what gunicorn would otherwise meet as a traceback (OverflowError from
+        # bind() for a port past 65535 or below 0; "max_workers must be greater than 0" in
+        # every worker for 0 threads, then 'Worker failed to boot')
+        for name in ("port", "https_port"):
+            value = getattr(self, name)
+            if not 0 <= value <= 65535:
+                raise ValueError(f"{name.replace('_', ' ')} (MOCKPAY_{name.upper()}) must be 0 to 65535, not {value}")
+        if self.threads < 1:
+            raise ValueError(f"threads (MOCKPAY_THREADS) must be at least 1, not {self.threads}")
+
     def replace(self, **changes) -> "Config":
         return dataclasses.replace(self, **changes)
 

@@ -1,8 +1,9 @@
 """`python -m mockpay.healthcheck`: exit 0 when the server on this machine answers
 GET /_mockpay/health, 1 otherwise. The Docker image's HEALTHCHECK runs it (the
 slim base has no curl). It reads the settings `mockpay serve` reads from the
-environment (load_config): MOCKPAY_PORT, and MOCKPAY_TLS (then HTTPS, verified
-against the local CA in MOCKPAY_DATA_DIR)."""
+environment (load_config): MOCKPAY_HOST (a wildcard address is asked on loopback),
+MOCKPAY_PORT, and MOCKPAY_TLS (then HTTPS, verified against the local CA in
+MOCKPAY_DATA_DIR)."""
 from __future__ import annotations
 
 import json
@@ -14,11 +15,23 @@ from .config import Config, load_config
 from .crypto import ca_path
 
 
+# hunt-plugin: where the server listens, as `mockpay serve` binds MOCKPAY_HOST: a wildcard is
+# reached on loopback; any other address or name as it is (it asked 127.0.0.1 whatever
+# MOCKPAY_HOST said, so a server on ::1 or on one interface's address was unhealthy forever,
+# and the README's `until python -m mockpay.healthcheck` loop never ended)
+_WILDCARDS = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}
+_CERTIFICATE_NAMES = {"localhost", "127.0.0.1", "::1"}  # always in the server's certificate
+
+
 def url_and_context(config: Config) -> tuple[str, ssl.SSLContext | None]:
+    host = _WILDCARDS.get(config.host, config.host)
+    netloc = f"[{host}]:{config.port}" if ":" in host else f"{host}:{config.port}"
     if config.tls:
         context = ssl.create_default_context(cafile=str(ca_path(config.data_dir)))
-        return f"https://127.0.0.1:{config.port}/_mockpay/health", context
-    return f"http://127.0.0.1:{config.port}/_mockpay/health", None
+        # an address the certificate does not name: the local CA's signature is still checked
+        context.check_hostname = host in _CERTIFICATE_NAMES or host in config.tls_hosts
+        return f"https://{netloc}/_mockpay/health", context
+    return f"http://{netloc}/_mockpay/health", None
 
 
 def main() -> int:

@@ -33,6 +33,21 @@ def pytest_configure(config):
                    "server for this test (settings are mockpay.config.Config fields)")
 
 
+_SERVER = pytest.StashKey()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    """Once every fixture of the test is torn down: SSL_CERT_FILE back as the fixture found
+    it. A `monkeypatch` set up before `mockpay` (test_x(monkeypatch, mockpay)) that set
+    SSL_CERT_FILE undoes it after the fixture stopped, back to the stopped server's trust
+    bundle, which then stayed for the rest of the session."""
+    yield
+    server = item.stash.get(_SERVER, None)
+    if server is not None:
+        server.untrust_ca()
+
+
 @pytest.fixture(scope="session")
 def mockpay_template(tmp_path_factory):
     """Key material for the session's mockpay servers, made on first use."""
@@ -53,6 +68,7 @@ def mockpay(request, tmp_path_factory, mockpay_template):
                            sdk_transport=transport, template=mockpay_template)
     # personal data reproducible per test; request ids stay unique
     server.builder = RequestBuilder(seed=_seed(request.node.nodeid))
+    request.node.stash[_SERVER] = server
     server.start()
     try:
         yield server

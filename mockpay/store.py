@@ -217,6 +217,34 @@ def _reopen_files_in_child() -> None:
 
 os.register_at_fork(after_in_child=_reopen_files_in_child)
 
+# hunt-plugin: how many open Stores of this process use each database file. The last
+# one's close() closes that file's lock and clock-marker descriptors: the pytest fixture
+# starts a server on a fresh data directory for every test, and kept two descriptors
+# open per test until the process ran out of them (EMFILE after ~500 tests at the
+# usual limit of 1024). A Store used after its close() opens them again.
+_USERS: dict[str, int] = {}
+
+
+def _hold_files(path: str) -> None:
+    with _FILES_SETUP:
+        _USERS[path] = _USERS.get(path, 0) + 1
+
+
+def _release_files(path: str) -> None:
+    with _FILES_SETUP:
+        users = _USERS.get(path, 0) - 1
+        if users > 0:
+            _USERS[path] = users
+            return
+        _USERS.pop(path, None)
+        for name in (path + ".lock", path + ".clock"):
+            entry = _FILES.pop(name, None)
+            if entry is not None:
+                try:
+                    os.close(entry[1])
+                except OSError:
+                    pass
+
 
 def _now_real() -> float:
     return time.time()
@@ -228,6 +256,8 @@ class Store:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._conn().executescript(SCHEMA)
+        _hold_files(self.path)  # hunt-plugin: released by the last close()
+        self._holds_files = True
 
     # -- connections and transactions --------------------------------------
     def _conn(self) -> sqlite3.Connection:
@@ -285,6 +315,9 @@ class Store:
         if conn is not None:
             conn.close()
             self._local.conn = None
+        if self._holds_files:  # hunt-plugin: once per Store
+            self._holds_files = False
+            _release_files(self.path)
 
     # -- meta -----------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:

@@ -110,6 +110,9 @@ def deep_merge(base: dict, overrides: dict | None) -> dict:
 
 
 def _fit(text: str, limit: int) -> str:
+    """`text` on one line (Faker's en_GB, en_IN and en_NZ street addresses hold a line break,
+    which the API refuses as a control character), cut to `limit` characters."""
+    text = " ".join(text.split())
     return text[:limit].rstrip() or text[:limit]
 
 
@@ -242,6 +245,8 @@ class RequestBuilder:
              minimal: bool = False, **overrides) -> dict:
         """vaultPaymentMethod's paymentMethodDetail.card."""
         extra: dict = {}
+        if card_no is None and isinstance(overrides.get("cardNo"), str):
+            card_no = overrides["cardNo"]  # card={"cardNo": an Amex}: a 4-digit CVV, as card_no= gives
         if scenario is not None:
             card_no, extra = self._scenario(scenario, brand, card_no)
         if card_no is None:
@@ -564,6 +569,7 @@ class MockpayServer:
         self._threads: list[threading.Thread] = []
         self._sdk = None
         self._previous_cert_file: str | None = None
+        self.trust_file: Path | None = None
         self._env_set = False
 
     # -- life cycle ------------------------------------------------------------------
@@ -665,17 +671,24 @@ class MockpayServer:
         os.environ["SSL_CERT_FILE"] = str(bundle)
         self._env_set = True
 
-    def stop(self) -> None:
+    def untrust_ca(self) -> None:
+        """Put SSL_CERT_FILE back as start() found it, if it still names this server's trust
+        bundle (if someone pointed it elsewhere since, theirs stands). stop() does; the pytest
+        plugin does once more when the test's teardown is over, because a `monkeypatch` the
+        test asked for before `mockpay` undoes its setenv after the fixture stopped, and so
+        puts this bundle back."""
         import os
+        if self.trust_file is not None and os.environ.get("SSL_CERT_FILE") == str(self.trust_file):
+            if self._previous_cert_file is None:
+                os.environ.pop("SSL_CERT_FILE", None)
+            else:
+                os.environ["SSL_CERT_FILE"] = self._previous_cert_file
+
+    def stop(self) -> None:
         if self.sdk_transport == "redirect" and self.gateway_host:
             _remove_redirect(self.gateway_host)
         if self._env_set:
-            # only if nobody pointed it elsewhere since (then theirs stands)
-            if os.environ.get("SSL_CERT_FILE") == str(self.trust_file):
-                if self._previous_cert_file is None:
-                    os.environ.pop("SSL_CERT_FILE", None)
-                else:
-                    os.environ["SSL_CERT_FILE"] = self._previous_cert_file
+            self.untrust_ca()
             self._env_set = False
         # shut both down at once: each notices within its poll interval
         stoppers = [threading.Thread(target=server.shutdown) for server, _ in zip(self._servers, self._threads)]
@@ -728,16 +741,20 @@ class MockpayServer:
     # -- admin API -------------------------------------------------------------------
     def admin(self, method: str, path: str, body: dict | None = None, *, text: str | None = None,
               expect: tuple[int, ...] = (200, 201, 202, 204)):
-        """Call the admin API (`/_mockpay/...`) with a JSON `body` (or a YAML `text`); the
-        decoded JSON answer. Raises AdminError on any status not in `expect`."""
+        """Call the admin API (`/_mockpay/...`) with a JSON `body` (or a YAML `text`), and the
+        admin token when the server has one; the decoded JSON answer. Raises AdminError on
+        any status not in `expect`."""
         import urllib.error
         import urllib.request
         if text is not None:
             data, content_type = text.encode("utf-8"), "application/yaml"
         else:
             data, content_type = (None if body is None else json.dumps(body).encode()), "application/json"
-        request = urllib.request.Request(self.base_url + path, data=data, method=method.upper(),
-                                         headers={"Content-Type": content_type, "Accept": "application/json"})
+        headers = {"Content-Type": content_type, "Accept": "application/json"}
+        token = self.app.extensions["mockpay"].config.admin_token if self.app is not None else ""
+        if token:  # @pytest.mark.mockpay(admin_token=...): the admin API wants it, as on a shared server
+            headers["Authorization"] = f"Bearer {token}"
+        request = urllib.request.Request(self.base_url + path, data=data, method=method.upper(), headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
                 status, raw = response.status, response.read()

@@ -3,6 +3,8 @@ that bad settings are one "unhealthy" line, not a traceback. The call against a
 running server is in tests/integration/test_docker_start.py."""
 from __future__ import annotations
 
+import ssl
+
 import pytest
 
 from mockpay import healthcheck
@@ -12,7 +14,7 @@ from mockpay.crypto import ensure_tls
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch, tmp_path):
-    for name in ("MOCKPAY_PORT", "MOCKPAY_TLS", "MOCKPAY_HTTPS_PORT"):
+    for name in ("MOCKPAY_PORT", "MOCKPAY_TLS", "MOCKPAY_HTTPS_PORT", "MOCKPAY_HOST", "MOCKPAY_TLS_HOSTS"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MOCKPAY_DATA_DIR", str(tmp_path / "data"))
 
@@ -44,3 +46,30 @@ def test_no_server_is_unhealthy(monkeypatch, capsys):
     monkeypatch.setenv("MOCKPAY_PORT", "1")  # nothing listens on port 1
     assert healthcheck.main() == 1
     assert capsys.readouterr().err.startswith("unhealthy: http://127.0.0.1:1/_mockpay/health: ")
+
+
+# -- hunt-plugin: the address MOCKPAY_HOST names ------------------------------------------------
+@pytest.mark.parametrize("host,url", [
+    ("0.0.0.0", "http://127.0.0.1:9123/_mockpay/health"),   # the Docker image: any address, asked on loopback
+    ("::", "http://[::1]:9123/_mockpay/health"),
+    ("::1", "http://[::1]:9123/_mockpay/health"),           # it asked 127.0.0.1, where nothing listens
+    ("192.0.2.7", "http://192.0.2.7:9123/_mockpay/health"),
+    ("localhost", "http://localhost:9123/_mockpay/health"),
+])
+def test_it_asks_where_mockpay_host_says_the_server_listens(monkeypatch, host, url):
+    monkeypatch.setenv("MOCKPAY_PORT", "9123")
+    monkeypatch.setenv("MOCKPAY_HOST", host)
+    assert healthcheck.url_and_context(load_config())[0] == url
+
+
+def test_tls_on_an_address_the_certificate_does_not_name_still_checks_the_ca(monkeypatch, tmp_path):
+    ensure_tls(tmp_path / "data")
+    monkeypatch.setenv("MOCKPAY_TLS", "true")
+    monkeypatch.setenv("MOCKPAY_HOST", "192.0.2.7")
+    url, context = healthcheck.url_and_context(load_config())
+    assert url == "https://192.0.2.7:8080/_mockpay/health"
+    assert context.verify_mode == ssl.CERT_REQUIRED and not context.check_hostname
+    monkeypatch.setenv("MOCKPAY_TLS_HOSTS", "192.0.2.7")  # named in the certificate: checked
+    assert healthcheck.url_and_context(load_config())[1].check_hostname
+    monkeypatch.setenv("MOCKPAY_HOST", "::1")
+    assert healthcheck.url_and_context(load_config())[1].check_hostname

@@ -14,7 +14,8 @@ from mockpay.schemas import vaulting as schemas
 from mockpay.schemas.fields import AmsString
 from mockpay.testing import RequestBuilder
 
-LOCALES = ["en_US", "pt_BR", "ja_JP", "de_DE", "fr_FR"]
+LOCALES = ["en_US", "pt_BR", "ja_JP", "de_DE", "fr_FR",
+           "en_GB", "en_IN", "en_NZ"]  # their street addresses have a line break in Faker
 
 
 def string_limits(schema, value: dict, path: str = "") -> list[tuple[str, int, int]]:
@@ -79,6 +80,18 @@ def test_vault_bodies_are_accepted_by_the_schema_and_within_limits(locale):
 def test_amex_gets_a_four_digit_cvv_and_others_three():
     assert len(testing.card("AMEX")["cvv"]) == 4
     assert len(testing.card("VISA")["cvv"]) == 3
+
+
+@pytest.mark.parametrize("number,digits", [("378282246310005", 4), ("4054695723100768", 3)])
+def test_a_card_number_given_in_card_gets_a_cvv_of_its_brand(number, digits):
+    """hunt-plugin: card={"cardNo": an Amex} kept the 3-digit CVV made for the generated Visa,
+    so the request a test built to vault an Amex was refused PARAM_ILLEGAL (cvv must be 4 digits)."""
+    for body in (testing.vault_payment_method(card={"cardNo": number}),
+                 testing.vault_payment_method(card={"cardNo": number}, scenario="3ds_challenge")):
+        card = body["paymentMethodDetail"]["card"]
+        assert card["cardNo"] == number and len(card["cvv"]) == digits
+        load(schemas.vault_payment_method, body)
+    assert len(testing.card(cardNo=number)["cvv"]) == digits
 
 
 def test_minimal_body_has_only_the_required_fields():
