@@ -18,9 +18,9 @@ def default_data_dir() -> Path:
 
 # A day of mock time in about 0.09 s: plenty for tests, and far from the end of the clock.
 MAX_TIME_SCALE = 1_000_000.0
-# notify (hunt-notify): the longest wait for a merchant's answer, in seconds (a day: the retry schedule's span)
+# the longest wait for a merchant's answer, in seconds (a day: the retry schedule's span)
 MAX_NOTIFY_TIMEOUT = 86400.0
-# notify (hunt-notify): the longest a dispatcher sleeps between passes when nothing wakes it, in seconds
+# the longest a dispatcher sleeps between passes when nothing wakes it, in seconds
 MAX_DISPATCH_INTERVAL = 3600.0
 # simultaneous sends per worker: each is a thread while it lasts
 MAX_NOTIFY_CONCURRENCY = 256
@@ -75,7 +75,7 @@ class Config:
             if isinstance(value, float) and not math.isfinite(value):
                 raise ValueError(f"{f.name.replace('_', ' ')} (MOCKPAY_{f.name.upper()}) must be a finite "
                                  f"number, not {value:g}")
-        # notify (hunt-notify): a send needs time to happen at all (0 made every socket non-blocking,
+        # a send needs time to happen at all (0 made every socket non-blocking,
         # a negative value every send a ValueError: no merchant got a notification), and its
         # claim's lease (timeout + 60 s) must outlast it
         if not 0 < self.notify_timeout <= MAX_NOTIFY_TIMEOUT:
@@ -92,7 +92,7 @@ class Config:
             raise ValueError(f"notify concurrency (MOCKPAY_NOTIFY_CONCURRENCY) must be 1 to {MAX_NOTIFY_CONCURRENCY}, "
                              f"not {self.notify_concurrency}")
 
-        # hunt-plugin: what gunicorn would otherwise meet as a traceback (OverflowError from
+        # what gunicorn would otherwise meet as a traceback (OverflowError from
         # bind() for a port past 65535 or below 0; "max_workers must be greater than 0" in
         # every worker for 0 threads, then 'Worker failed to boot')
         for name in ("port", "https_port"):

@@ -15,7 +15,7 @@ from .config import Config, load_config
 from .crypto import ca_path
 
 
-# hunt-plugin: where the server listens, as `mockpay serve` binds MOCKPAY_HOST: a wildcard is
+# Where the server listens, as `mockpay serve` binds MOCKPAY_HOST: a wildcard is
 # reached on loopback; any other address or name as it is (it asked 127.0.0.1 whatever
 # MOCKPAY_HOST said, so a server on ::1 or on one interface's address was unhealthy forever,
 # and the README's `until python -m mockpay.healthcheck` loop never ended)

@@ -217,7 +217,7 @@ def _reopen_files_in_child() -> None:
 
 os.register_at_fork(after_in_child=_reopen_files_in_child)
 
-# hunt-plugin: how many open Stores of this process use each database file. The last
+# How many open Stores of this process use each database file. The last
 # one's close() closes that file's lock and clock-marker descriptors: the pytest fixture
 # starts a server on a fresh data directory for every test, and kept two descriptors
 # open per test until the process ran out of them (EMFILE after ~500 tests at the
@@ -256,7 +256,7 @@ class Store:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._conn().executescript(SCHEMA)
-        _hold_files(self.path)  # hunt-plugin: released by the last close()
+        _hold_files(self.path)  # released by the last close()
         self._holds_files = True
 
     # -- connections and transactions --------------------------------------
@@ -315,7 +315,7 @@ class Store:
         if conn is not None:
             conn.close()
             self._local.conn = None
-        if self._holds_files:  # hunt-plugin: once per Store
+        if self._holds_files:  # once per Store
             self._holds_files = False
             _release_files(self.path)
 

@@ -48,7 +48,7 @@ def test_no_server_is_unhealthy(monkeypatch, capsys):
     assert capsys.readouterr().err.startswith("unhealthy: http://127.0.0.1:1/_mockpay/health: ")
 
 
-# -- hunt-plugin: the address MOCKPAY_HOST names ------------------------------------------------
+# -- the address MOCKPAY_HOST names -----------------------------------------------------------
 @pytest.mark.parametrize("host,url", [
     ("0.0.0.0", "http://127.0.0.1:9123/_mockpay/health"),   # the Docker image: any address, asked on loopback
     ("::", "http://[::1]:9123/_mockpay/health"),

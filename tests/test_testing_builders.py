@@ -84,7 +84,7 @@ def test_amex_gets_a_four_digit_cvv_and_others_three():
 
 @pytest.mark.parametrize("number,digits", [("378282246310005", 4), ("4054695723100768", 3)])
 def test_a_card_number_given_in_card_gets_a_cvv_of_its_brand(number, digits):
-    """hunt-plugin: card={"cardNo": an Amex} kept the 3-digit CVV made for the generated Visa,
+    """card={"cardNo": an Amex} kept the 3-digit CVV made for the generated Visa,
     so the request a test built to vault an Amex was refused PARAM_ILLEGAL (cvv must be 4 digits)."""
     for body in (testing.vault_payment_method(card={"cardNo": number}),
                  testing.vault_payment_method(card={"cardNo": number}, scenario="3ds_challenge")):
