@@ -59,6 +59,11 @@ class DeliveryTimeout(Exception):
     pass
 
 
+# Top-level domains reserved never to resolve (RFC 2606): the request builders'
+# notification URLs are on .example, so that nothing real is ever called.
+NEVER_RESOLVE = frozenset({"example", "invalid"})
+
+
 class HttpTransport:
     """The real sender: http.client, one connection per attempt, redirects not followed.
     `timeout` bounds every socket operation and the whole exchange: a receiver that
@@ -71,6 +76,11 @@ class HttpTransport:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not an http(s) URL: {url[:200]!r}")
+        if parts.hostname.rstrip(".").rpartition(".")[2] in NEVER_RESOLVE:
+            # what DNS would answer, without asking it: where no resolver answers (a CI
+            # container), each lookup would wait out the resolver's timeout
+            raise socket.gaierror(socket.EAI_NONAME, f"{parts.hostname} is under a reserved domain that never "
+                                                     f"resolves (RFC 2606)")
         started = time.monotonic()
         if parts.scheme == "https":
             conn = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=timeout,

@@ -249,6 +249,23 @@ def test_a_refused_connection_is_a_failed_attempt(h):
     assert second["state"] == "scheduled"
 
 
+@pytest.mark.parametrize("host", ["shop.example", "Hooks.Shop.EXAMPLE.", "nowhere.invalid"])
+def test_a_reserved_domain_fails_without_asking_dns(h, monkeypatch, host):
+    # the request builders' default notification URL is on .example: where no resolver
+    # answers, each attempt would wait out the resolver's timeout
+    def no_dns(*args, **kwargs):
+        raise AssertionError(f"DNS was asked: {args[:2]}")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    h.vault("v-reserved", url=f"https://{host}/notify")
+    h.run()
+    first, second = h.notification("v-reserved")["attempts"]
+    assert first["state"] == "failed" and first["httpStatus"] is None
+    assert first["error"].startswith("name resolution failed: ")
+    assert "reserved domain" in first["error"]
+    assert second["state"] == "scheduled"
+
+
 def test_a_url_http_client_cannot_send_is_a_failed_attempt_that_says_so(h):
     # the API takes a space in vaultingNotificationUrl (printable ASCII); http.client does not
     h.vault("v-space", url=h.url("/my hook"))
