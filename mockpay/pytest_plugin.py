@@ -61,6 +61,9 @@ def mockpay(request, tmp_path_factory, mockpay_template):
     from mockpay.testing import MockpayServer, RequestBuilder
 
     marker = request.node.get_closest_marker("mockpay")
+    if marker is not None and marker.args:  # mockpay("SHOP") was silently the default client
+        raise pytest.UsageError(f"@pytest.mark.mockpay takes settings by name, e.g. client_id={marker.args[0]!r}; "
+                                f"got positional {marker.args!r}")
     settings = dict(marker.kwargs) if marker else {}
     client_id = settings.pop("client_id", None) or request.config.getini("mockpay_client_id")
     transport = settings.pop("sdk_transport", None) or request.config.getini("mockpay_sdk_transport")

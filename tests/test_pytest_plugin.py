@@ -261,6 +261,19 @@ def test_the_fixture_helpers(pytester):
     result.assert_outcomes(passed=N_HELPER_TESTS)
 
 
+def test_a_positional_marker_argument_is_refused_not_ignored(pytester):
+    pytester.makepyfile(test_marker="""
+import pytest
+
+@pytest.mark.mockpay("PROD_SHOP")
+def test_shop(mockpay):
+    assert mockpay.client.client_id == "PROD_SHOP"
+""")
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-p", "no:randomly")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*@pytest.mark.mockpay takes settings by name, e.g. client_id='PROD_SHOP'*"])
+
+
 def _unprivileged_pytest(pytester, *args):
     """pytest in a child process that may not bind ports below 1024."""
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args]
