@@ -4,6 +4,7 @@ reproduced by running that other request at exactly that point."""
 from __future__ import annotations
 
 from tests.support import session_body, vault_body
+from tests.test_notify import make_harness  # noqa: F401 - fixture
 
 VAULT = "/ams/api/v1/vaults/vaultPaymentMethod"
 CREATE = "/ams/api/v1/vaults/createVaultingSession"
@@ -52,3 +53,30 @@ def test_a_direct_vault_and_a_session_racing_for_one_id_make_one_of_them(ams, se
     assert answer["vaultingRequestId"] == "race-2"
     assert services.store.count_vaults() == 0
     assert services.store.count_sessions() == 1
+
+
+# -- the dispatcher when its worker exits -------------------------------------------------
+
+def test_a_dispatcher_whose_pool_is_shut_down_gives_its_claims_back(make_harness):
+    """A gunicorn worker that exits gracefully (SIGHUP reload, SIGTERM) runs Python's
+    interpreter shutdown, which shuts every thread pool down before the atexit hook that
+    stops the dispatcher; the dispatcher's loop went on claiming due attempts, and the
+    pool refused them ("cannot schedule new futures after interpreter shutdown"): a
+    traceback on every pass, attempts left claimed by the dying worker until a dispatcher
+    noticed it was gone, and a stop that waited out its whole timeout for sends that
+    never started. Staged by shutting the pool down as the interpreter does."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    h = make_harness()
+    d = h.svc.dispatcher
+    h.vault("v-exit")  # its first attempt is due now
+    d._pool = ThreadPoolExecutor(max_workers=1)
+    d._pool.shutdown()
+    assert d._dispatch() is False  # no RuntimeError out of the loop's pass
+    assert d._inflight == 0  # stop() does not wait for sends that never started
+    assert d._stop.is_set()  # claims no more
+    assert h.receiver.calls_for("v-exit") == []
+    assert h.run() == 1  # another dispatcher takes the attempt at once, not after a lease
+    [call] = h.receiver.calls_for("v-exit")
+    assert call.verified
+    assert h.notification("v-exit")["status"] == "delivered"
