@@ -515,9 +515,29 @@ class Dispatcher:
         claimed = self.notifier.claim(self.owner, free)
         with self._lock:
             self._inflight += len(claimed)
-        for attempt in claimed:
-            self._pool.submit(self._send, attempt)
+        for index, attempt in enumerate(claimed):
+            try:
+                self._pool.submit(self._send, attempt)
+            except RuntimeError:
+                # The pool takes no more: the interpreter is exiting (a gunicorn worker's graceful
+                # stop, SIGHUP or SIGTERM) and shut every pool down before the atexit hook that
+                # stops this loop. Give back what was claimed and not sent, and claim no more:
+                # left claimed, it waited for this process to die and a dispatcher to notice.
+                self._give_back(claimed[index:])
+                self._stop.set()
+                return False
         return len(claimed) == free
+
+    def _give_back(self, attempts) -> None:
+        try:
+            for attempt in attempts:
+                self.notifier.store.release_claim(attempt["id"], attempt["claimed_by"])
+        except Exception:  # noqa: BLE001 - the lease (or release_dead_claims) still frees them
+            log.exception("%s: giving back %d claimed attempt(s) failed", KIND, len(attempts))
+        finally:
+            with self._idle:
+                self._inflight -= len(attempts)
+                self._idle.notify_all()
 
     def _send(self, attempt) -> None:
         try:

@@ -672,6 +672,12 @@ class Store:
             return db.execute("UPDATE notification_attempts SET lease_until = 0 WHERE state = 'sending' "
                               "AND claimed_by = ?", (owner,)).rowcount
 
+    def release_claim(self, attempt_id: int, claim: str) -> bool:
+        """End the lease of one attempt claimed as `claim` and not sent: any dispatcher may claim it now."""
+        with self.tx() as db:
+            return db.execute("UPDATE notification_attempts SET lease_until = 0 WHERE id = ? AND claimed_by = ? "
+                              "AND state = 'sending'", (attempt_id, claim)).rowcount == 1
+
     # -- 3DS challenges (issue 3) -------------------------------------------------
     def get_vault_by_challenge_in(self, db: sqlite3.Connection, challenge_id: str) -> sqlite3.Row | None:
         return db.execute("SELECT * FROM vaults WHERE challenge_id = ?", (challenge_id,)).fetchone()

@@ -101,9 +101,7 @@ class Vaulting:
         if existing is not None:
             return Reply(self._replay(self.expire_if_due(existing), digest))
         if req.get("_source") != "session" and self.store.get_session_by_request(client_id, request_id):
-            # as createVaultingSession refuses an id a vault has: one id, one vaulting
-            raise AmsError("REPEAT_REQ_INCONSISTENT",
-                           "vaultingRequestId was already used by a createVaultingSession request")
+            self._session_has_the_id()
 
         card = dict(req["paymentMethodDetail"]["card"])
         token = card.get("cardToken")
@@ -127,12 +125,21 @@ class Vaulting:
         # next request's.
         with self.store.tx() as db:
             raced = self.store.get_vault_in(db, client_id, request_id)
+            if raced is None and req.get("_source") != "session" and \
+                    self.store.get_session_by_request_in(db, client_id, request_id):
+                self._session_has_the_id()  # a session stored since the look above (another worker)
             if raced is None:
                 outcome = self.scenarios.choose(client_id, "vaultPaymentMethod", matched, number, db=db)
                 reply = self._store_outcome(db, client_id, req, card, number, token, digest, outcome, links)
         if raced is not None:
             return Reply(self._replay(raced, digest))
         return reply
+
+    @staticmethod
+    def _session_has_the_id():
+        # as createVaultingSession refuses an id a vault has: one id, one vaulting
+        raise AmsError("REPEAT_REQ_INCONSISTENT",
+                       "vaultingRequestId was already used by a createVaultingSession request")
 
     def _store_outcome(self, db, client_id: str, req: dict, card: dict, number: str, token: str | None,
                        digest: str, outcome: Outcome, links: Links) -> Reply:
