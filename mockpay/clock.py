@@ -23,21 +23,29 @@ def iso(epoch: float) -> str:
 
 
 class Clock:
+    # The anchor is also re-read once it has been kept this long (wall seconds), marker or
+    # not: a process killed between committing a new anchor and writing the marker would
+    # otherwise leave every other worker on the old time until the next advance.
+    MAX_AGE = 1.0
+
     def __init__(self, store, scale: float | None = None):
         self._store = store
         self._cached: tuple[float, float, float] | None = None
         self._cached_version: bytes | None = None
+        self._cached_at = 0.0
         if scale is not None:
             _, _, current = store.clock_state()
             if current != scale:
                 store.clock_reanchor(scale=scale)
 
     def _state(self) -> tuple[float, float, float]:
-        """The anchor, re-read from SQLite only when another process (or this one) moved it."""
+        """The anchor, re-read from SQLite when another process (or this one) moved it, or
+        when it is older than MAX_AGE."""
         version = self._store.clock_version()
-        if self._cached is None or version != self._cached_version:
+        checked = time.monotonic()
+        if self._cached is None or version != self._cached_version or checked - self._cached_at > self.MAX_AGE:
             self._cached = self._store.clock_state()
-            self._cached_version = version
+            self._cached_version, self._cached_at = version, checked
         return self._cached
 
     def now(self) -> float:

@@ -95,6 +95,22 @@ def test_clock_is_shared_and_moves_forward(services):
         services.clock.advance(-1)
 
 
+def test_a_clock_change_whose_marker_was_never_written_is_seen_within_max_age(data_dir, monkeypatch):
+    # a worker killed between committing an advance and writing the marker file: the other
+    # workers kept the old anchor until the next advance; now for at most Clock.MAX_AGE
+    from mockpay import clock as clock_mod
+    from mockpay.store import Store
+    store = Store(data_dir / "db.sqlite3")
+    other = clock_mod.Clock(store)  # another worker, with the anchor in memory
+    before = other.now()
+    monkeypatch.setattr(store, "_touch_clock_marker", lambda: None)  # killed before the marker
+    clock_mod.Clock(store).advance(3600)
+    assert other.now() - before < 60  # the marker did not move: the kept anchor is used
+    wall = time.monotonic()
+    monkeypatch.setattr(clock_mod.time, "monotonic", lambda: wall + clock_mod.Clock.MAX_AGE + 0.1)
+    assert 3599 < other.now() - before < 3700
+
+
 def test_time_scale(data_dir):
     from mockpay.clock import Clock
     from mockpay.store import Store
