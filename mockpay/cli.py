@@ -172,7 +172,10 @@ def serve(ctx, **flags):
         raise click.ClickException(str(exc)) from None
     ca = tls_files = None
     if config.tls or config.https_port:
-        ca, cert, key = ensure_tls(Path(config.data_dir), config.tls_hosts)
+        try:  # damaged CA files: named, not a traceback
+            ca, cert, key = ensure_tls(Path(config.data_dir), config.tls_hosts)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
         tls_files = (cert, key)
     shown_host = "localhost" if config.host in ("127.0.0.1", "0.0.0.0", "::", "::1") else config.host
 

@@ -1,0 +1,130 @@
+"""Signatures, keys, clients and the local TLS CA: what a bug hunt on the cryptographic
+and identity layer found, one test (or class) per finding."""
+from __future__ import annotations
+
+import datetime as dt
+import socket
+import ssl
+import threading
+
+import pytest
+from cryptography import x509
+
+from mockpay.crypto import RENEW_BEFORE, ensure_tls
+
+
+def handshake(ca, cert, key, server_hostname: str = "localhost") -> None:
+    """A real TLS handshake: a server with (cert, key), a client that trusts `ca` alone and
+    checks the name, as ssl.create_default_context() does for the SDK. Raises ssl.SSLError."""
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(cert, key)
+    client_ctx = ssl.create_default_context(cafile=str(ca))
+    a, b = socket.socketpair()
+    failures = []
+
+    def serve():
+        try:
+            with server_ctx.wrap_socket(a, server_side=True) as s:
+                s.recv(1)
+        except (ssl.SSLError, OSError) as exc:
+            failures.append(exc)
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    try:
+        with client_ctx.wrap_socket(b, server_hostname=server_hostname) as s:
+            s.sendall(b"x")
+    finally:
+        thread.join(10)
+        a.close()
+
+
+def leaf(cert_path) -> x509.Certificate:
+    return x509.load_pem_x509_certificate(cert_path.read_bytes())
+
+
+class TestTlsRenewal:
+    """The server certificate was issued once (825 days) and reissued only when the names
+    changed: a long-running instance restarted after that served an expired certificate,
+    and a CA made anew (ca.pem removed) left the server certificate of the old CA, which
+    clients trusting the new ca.pem refuse."""
+
+    def test_a_server_certificate_about_to_expire_is_reissued(self, tmp_path):
+        now = dt.datetime.now(dt.timezone.utc)
+        ca, cert, key = ensure_tls(tmp_path, now=now - dt.timedelta(days=825) + RENEW_BEFORE / 2)
+        old_ca = ca.read_bytes()
+        assert leaf(cert).not_valid_after_utc < now + RENEW_BEFORE  # as a start long ago left it
+        ensure_tls(tmp_path)
+        assert leaf(cert).not_valid_after_utc > now + dt.timedelta(days=365)
+        assert ca.read_bytes() == old_ca  # the CA clients trust stays
+        handshake(ca, cert, key)
+
+    def test_an_expired_server_certificate_is_reissued(self, tmp_path):
+        now = dt.datetime.now(dt.timezone.utc)
+        ca, cert, key = ensure_tls(tmp_path, now=now - dt.timedelta(days=900))
+        with pytest.raises(ssl.SSLError, match="expired"):
+            handshake(ca, cert, key)
+        ensure_tls(tmp_path)
+        handshake(ca, cert, key)
+
+    def test_a_ca_about_to_expire_is_made_anew_and_issues_the_server_certificate(self, tmp_path, caplog):
+        now = dt.datetime.now(dt.timezone.utc)
+        ca, cert, key = ensure_tls(tmp_path, now=now - dt.timedelta(days=3650) + RENEW_BEFORE / 2)
+        old_ca = ca.read_bytes()
+        ensure_tls(tmp_path)
+        assert ca.read_bytes() != old_ca
+        assert x509.load_pem_x509_certificate(ca.read_bytes()).not_valid_after_utc > now + dt.timedelta(days=3000)
+        assert "clients must trust the new" in caplog.text
+        handshake(ca, cert, key)
+
+    def test_a_server_certificate_never_outlives_its_ca(self, tmp_path):
+        now = dt.datetime.now(dt.timezone.utc)
+        ca, cert, _ = ensure_tls(tmp_path, now=now - dt.timedelta(days=3650) + dt.timedelta(days=100))
+        ca_end = x509.load_pem_x509_certificate(ca.read_bytes()).not_valid_after_utc
+        assert leaf(cert).not_valid_after_utc <= ca_end
+
+    @pytest.mark.parametrize("removed", [("ca.pem",), ("ca.pem", "ca-key.pem"), ("ca-key.pem",)])
+    def test_a_ca_made_anew_reissues_the_server_certificate(self, tmp_path, removed):
+        ca, cert, key = ensure_tls(tmp_path)
+        for name in removed:
+            (tmp_path / "tls" / name).unlink()
+        ensure_tls(tmp_path)
+        handshake(ca, cert, key)
+
+    def test_a_server_key_that_does_not_match_its_certificate_is_reissued(self, tmp_path):
+        ca, cert, key = ensure_tls(tmp_path)
+        (tmp_path / "tls" / "server-key.pem").write_bytes((tmp_path / "tls" / "ca-key.pem").read_bytes())
+        ensure_tls(tmp_path)
+        handshake(ca, cert, key)
+
+    def test_damaged_ca_files_are_named(self, tmp_path):
+        ensure_tls(tmp_path)
+        (tmp_path / "tls" / "ca.pem").write_text("not a certificate")
+        with pytest.raises(ValueError, match=r"ca\.pem is not a PEM certificate"):
+            ensure_tls(tmp_path)
+
+    def test_a_ca_certificate_and_key_of_two_pairs_are_named(self, tmp_path):
+        ensure_tls(tmp_path / "a")
+        ensure_tls(tmp_path / "b")
+        (tmp_path / "a" / "tls" / "ca.pem").write_bytes((tmp_path / "b" / "tls" / "ca.pem").read_bytes())
+        with pytest.raises(ValueError, match="are not one key pair"):
+            ensure_tls(tmp_path / "a")
+
+    def test_an_unchanged_data_directory_keeps_its_certificate(self, tmp_path):
+        ca, cert, key = ensure_tls(tmp_path, ("mockpay.internal",))
+        before = cert.read_bytes(), key.read_bytes(), ca.read_bytes()
+        ensure_tls(tmp_path, ("mockpay.internal",))
+        assert (cert.read_bytes(), key.read_bytes(), ca.read_bytes()) == before
+
+
+def test_serve_names_a_damaged_ca_file_without_a_traceback(tmp_path):
+    import os
+    import subprocess
+    import sys
+    ensure_tls(tmp_path / "d")
+    (tmp_path / "d" / "tls" / "ca.pem").write_text("garbage")
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("MOCKPAY_")}
+    result = subprocess.run([sys.executable, "-m", "mockpay.cli", "--data-dir", str(tmp_path / "d"), "serve",
+                             "--tls", "--port", "1"], capture_output=True, text=True, timeout=60, env=environ)
+    assert result.returncode == 1
+    assert "ca.pem is not a PEM certificate" in result.stderr and "Traceback" not in result.stderr
