@@ -15,6 +15,7 @@ import ipaddress
 import json
 import logging
 import os
+import re
 import secrets
 from contextlib import contextmanager
 from pathlib import Path
@@ -152,6 +153,32 @@ def ca_path(data_dir: Path) -> Path:
     return Path(data_dir) / "tls" / "ca.pem"
 
 
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
+
+
+def tls_name(host: str) -> str:
+    """A name for the server certificate, as it goes in the SAN: an IP address (IPv6 with or
+    without brackets), or a DNS name (IDNA-encoded; a leading '*.' wildcard allowed).
+    ValueError, naming it, for anything else (a URL, a host:port, spaces...)."""
+    text = host.strip()
+    inner = text[1:-1] if text.startswith("[") and text.endswith("]") else text
+    try:
+        return str(ipaddress.ip_address(inner))
+    except ValueError:
+        pass
+    try:
+        name = text.rstrip(".").encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        name = ""
+    labels = name.split(".")
+    if labels and labels[0] == "*" and len(labels) > 2:
+        labels = labels[1:]
+    if not name or len(name) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in labels):
+        raise ValueError(f"TLS host {host!r} is not a host name or an IP address "
+                         "(give the name alone: no scheme, port or path)")
+    return name
+
+
 def _fresh(cert: x509.Certificate, now: dt.datetime) -> bool:
     return cert.not_valid_before_utc <= now and now + RENEW_BEFORE < cert.not_valid_after_utc
 
@@ -220,10 +247,10 @@ def ensure_tls(data_dir: Path, hosts: tuple[str, ...] = (), now: dt.datetime | N
     The server certificate is reissued whenever the set of names changes, when it is not
     from the CA in ca.pem, and when it expires within RENEW_BEFORE; the CA is made anew
     (with a warning: clients must trust the new ca.pem) when it expires within RENEW_BEFORE.
-    ValueError for damaged CA files."""
+    ValueError for a host that is no name or IP address, or for damaged CA files."""
     ca = ca_path(data_dir)
     tls_dir = ca.parent
-    names = sorted({"localhost", "127.0.0.1", "::1", *hosts})
+    names = sorted({"localhost", "127.0.0.1", "::1", *(tls_name(h) for h in hosts)})
     ca_key_path = tls_dir / "ca-key.pem"
     cert_path, key_path = tls_dir / "server.pem", tls_dir / "server-key.pem"
     names_path = tls_dir / "server.names"

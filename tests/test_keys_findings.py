@@ -128,3 +128,46 @@ def test_serve_names_a_damaged_ca_file_without_a_traceback(tmp_path):
                              "--tls", "--port", "1"], capture_output=True, text=True, timeout=60, env=environ)
     assert result.returncode == 1
     assert "ca.pem is not a PEM certificate" in result.stderr and "Traceback" not in result.stderr
+
+
+class TestTlsHostNames:
+    """--tls-host / MOCKPAY_TLS_HOSTS went into the certificate as they were written: '[::1]'
+    and 'https://mockpay.test' became DNS names no client ever matches (the handshake failed
+    with nothing said at start), and a name with an accent was a traceback from mockpay serve."""
+
+    def sans(self, cert) -> list[str]:
+        return [str(v.value) for v in leaf(cert).extensions.get_extension_for_class(x509.SubjectAlternativeName).value]
+
+    def test_a_bracketed_ipv6_address_is_an_ip_address(self, tmp_path):
+        ca, cert, key = ensure_tls(tmp_path, ("[fd00::5]",))
+        names = leaf(cert).extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        assert "fd00::5" in [str(ip) for ip in names.get_values_for_type(x509.IPAddress)]
+        assert "[fd00::5]" not in names.get_values_for_type(x509.DNSName)
+        handshake(ca, cert, key, server_hostname="fd00::5")
+
+    def test_an_international_name_is_idna_encoded(self, tmp_path):
+        ca, cert, key = ensure_tls(tmp_path, ("bücher.test",))
+        assert "xn--bcher-kva.test" in self.sans(cert)
+        handshake(ca, cert, key, server_hostname="xn--bcher-kva.test")
+
+    def test_case_and_a_trailing_dot_do_not_matter(self, tmp_path):
+        _, cert, _ = ensure_tls(tmp_path, ("MockPay.Internal.", "*.apps.test"))
+        assert {"mockpay.internal", "*.apps.test"} <= set(self.sans(cert))
+
+    @pytest.mark.parametrize("host", ["https://mockpay.test", "mockpay.test:443", "mock pay", "a/b", "", "-x.test",
+                                      "[mockpay.test]"])
+    def test_what_is_no_host_is_refused_naming_it(self, tmp_path, host):
+        with pytest.raises(ValueError, match="is not a host name or an IP address"):
+            ensure_tls(tmp_path, (host,))
+
+    def test_serve_refuses_it_in_one_line(self, tmp_path):
+        import os
+        import subprocess
+        import sys
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("MOCKPAY_")}
+        environ["MOCKPAY_TLS_HOSTS"] = "localhost,https://mockpay.test"
+        result = subprocess.run([sys.executable, "-m", "mockpay.cli", "--data-dir", str(tmp_path / "d"), "serve",
+                                 "--tls", "--port", "1"], capture_output=True, text=True, timeout=60, env=environ)
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        assert "TLS host 'https://mockpay.test' is not a host name" in result.stderr
+        assert not (tmp_path / "d").exists()  # refused before anything is made
