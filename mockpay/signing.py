@@ -102,7 +102,8 @@ def signature_header(value: str, key_version: str = "1") -> str:
     return f"algorithm=RSA256,keyVersion={key_version},signature={value}"
 
 
-_HEADER_PART = re.compile(r"\s*([A-Za-z]+)\s*=\s*(.*)\s*")
+# the value is lazy, so that blanks before the next comma are not part of it
+_HEADER_PART = re.compile(r"\s*([A-Za-z]+)\s*=\s*(.*?)\s*")
 
 
 def parse_signature_header(header: str | None) -> dict[str, str] | None:

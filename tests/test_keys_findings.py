@@ -171,3 +171,21 @@ class TestTlsHostNames:
         assert result.returncode == 1 and "Traceback" not in result.stderr
         assert "TLS host 'https://mockpay.test' is not a host name" in result.stderr
         assert not (tmp_path / "d").exists()  # refused before anything is made
+
+
+@pytest.mark.parametrize("layout", [
+    "signature={v} ,algorithm=RSA256,keyVersion=1",
+    "algorithm=RSA256 , keyVersion=1 , signature={v}\t",
+    "keyVersion = 1 , signature = {v} , algorithm = RSA256",
+])
+def test_blanks_around_the_signature_value_are_not_part_of_it(ams, layout):
+    """The header's parts may have blanks around ',' and '=' (the parser allows them): a blank
+    before the comma after the value went into the value, which then failed as a wrong signature."""
+    from tests.support import sdk_body, signed_headers, vault_body
+    path = "/ams/api/v1/vaults/vaultPaymentMethod"
+    text = sdk_body(vault_body("blank-1"))
+    headers = signed_headers(ams.merchant["client_id"], ams.merchant["private_key"], path, text)
+    value = headers["signature"].split("signature=")[1]
+    headers["signature"] = layout.format(v=value)
+    body = ams.call(path, None, raw=text, headers=headers)
+    assert body["result"]["resultCode"] == "SUCCESS", body
