@@ -189,3 +189,59 @@ def test_blanks_around_the_signature_value_are_not_part_of_it(ams, layout):
     headers["signature"] = layout.format(v=value)
     body = ams.call(path, None, raw=text, headers=headers)
     assert body["result"]["resultCode"] == "SUCCESS", body
+
+
+class TestPrivateKeyGivenAsPublicKey:
+    """A merchant's private key given where its public key goes was refused as 'not an X.509
+    SubjectPublicKeyInfo RSA public key', which does not say what went wrong; it is now said
+    as such, and the key is neither kept nor echoed."""
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def private_forms(cls):
+        import base64
+
+        from cryptography.hazmat.primitives import serialization as s
+
+        from mockpay import signing
+        key = signing.generate_private_key()
+        pkcs1 = key.private_bytes(s.Encoding.DER, s.PrivateFormat.TraditionalOpenSSL, s.NoEncryption())
+        return {
+            "pkcs8 body": signing.private_key_body(key),
+            "pkcs1 body": base64.b64encode(pkcs1).decode(),
+            "pkcs1 pem": key.private_bytes(s.Encoding.PEM, s.PrivateFormat.TraditionalOpenSSL,
+                                           s.NoEncryption()).decode(),
+            "encrypted pem": key.private_bytes(s.Encoding.PEM, s.PrivateFormat.PKCS8,
+                                               s.BestAvailableEncryption(b"pw")).decode(),
+        }
+
+    @pytest.mark.parametrize("form", ["pkcs8 body", "pkcs1 body", "pkcs1 pem", "encrypted pem"])
+    def test_admin_api(self, app, services, private_forms, form):
+        text = private_forms[form]
+        r = app.test_client().post("/_mockpay/clients", json={"clientId": "SANDBOX_PK", "publicKey": text})
+        assert r.status_code == 400
+        message = r.get_json()["error"]["message"]
+        assert message.startswith("publicKey: this is a private key: give its public key")
+        body_lines = [line for line in text.splitlines() if not line.startswith("-----")]
+        assert not any(line[:40] in r.get_data(as_text=True) for line in body_lines)
+        assert services.clients.get("SANDBOX_PK") is None
+
+    def test_cli(self, tmp_path, private_forms):
+        from click.testing import CliRunner
+
+        from mockpay.cli import main
+        key_file = tmp_path / "key.pem"
+        key_file.write_text(private_forms["pkcs1 pem"])
+        result = CliRunner().invoke(main, ["--data-dir", str(tmp_path / "d"), "clients", "add", "SANDBOX_PK",
+                                           "--public-key", str(key_file)])
+        assert result.exit_code == 1
+        assert "this is a private key" in result.output
+        assert private_forms["pkcs1 pem"].splitlines()[1] not in result.output
+        listed = CliRunner().invoke(main, ["--data-dir", str(tmp_path / "d"), "clients", "list", "--json"])
+        assert "SANDBOX_PK" not in listed.output
+
+    def test_a_public_key_or_garbage_is_not_taken_for_one(self, merchant_keys):
+        from mockpay import signing
+        assert signing.load_public_key(merchant_keys["public"]) is not None
+        with pytest.raises(signing.KeyFormatError, match="not an X.509 SubjectPublicKeyInfo"):
+            signing.load_public_key("QUJD")  # base64, no key at all
