@@ -153,13 +153,16 @@ def serve(ctx, **flags):
     the registered client ids, then logs one line per API call on stderr.
     """
     from . import admin_auth, build_services, logs, serving
-    from .crypto import ensure_tls
+    from .crypto import ensure_tls, tls_name
 
     overrides = {k: v for k, v in flags.items() if v not in (None, ())}
     overrides["data_dir"] = ctx.obj.get("data_dir")
     try:
         config = load_config(overrides)
         admin_auth.check_bind(config)
+        if config.tls or config.https_port:
+            for host in config.tls_hosts:  # refused before the data directory is made
+                tls_name(host)
         logs.configure(config.log_format)
     except (ValueError, TypeError) as exc:  # a clear message, not a traceback
         raise click.ClickException(str(exc)) from None
@@ -172,7 +175,10 @@ def serve(ctx, **flags):
         raise click.ClickException(str(exc)) from None
     ca = tls_files = None
     if config.tls or config.https_port:
-        ca, cert, key = ensure_tls(Path(config.data_dir), config.tls_hosts)
+        try:  # damaged CA files: named, not a traceback
+            ca, cert, key = ensure_tls(Path(config.data_dir), config.tls_hosts)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
         tls_files = (cert, key)
     shown_host = "localhost" if config.host in ("127.0.0.1", "0.0.0.0", "::", "::1") else config.host
 

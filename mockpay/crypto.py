@@ -13,12 +13,15 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import logging
 import os
+import re
 import secrets
 from contextlib import contextmanager
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -129,6 +132,15 @@ def new_id(prefix: str = "", nbytes: int = 16) -> str:
 
 # -- local TLS certificate authority -------------------------------------------
 
+CA_LIFETIME = dt.timedelta(days=3650)
+SERVER_LIFETIME = dt.timedelta(days=825)
+# a certificate this close to its end is renewed when ensure_tls runs (each `mockpay serve`),
+# so that a long-running test environment restarted now and then never serves an expired one
+RENEW_BEFORE = dt.timedelta(days=30)
+
+log = logging.getLogger("mockpay.tls")
+
+
 def _name(common_name: str) -> x509.Name:
     return x509.Name([
         x509.NameAttribute(NameOID.ORGANIZATION_NAME, "mockpay local CA"),
@@ -141,43 +153,126 @@ def ca_path(data_dir: Path) -> Path:
     return Path(data_dir) / "tls" / "ca.pem"
 
 
-def ensure_tls(data_dir: Path, hosts: tuple[str, ...] = ()) -> tuple[Path, Path, Path]:
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
+
+
+def tls_name(host: str) -> str:
+    """A name for the server certificate, as it goes in the SAN: an IP address (IPv6 with or
+    without brackets), or a DNS name (IDNA-encoded; a leading '*.' wildcard allowed).
+    ValueError, naming it, for anything else (a URL, a host:port, spaces...)."""
+    text = host.strip()
+    inner = text[1:-1] if text.startswith("[") and text.endswith("]") else text
+    try:
+        return str(ipaddress.ip_address(inner))
+    except ValueError:
+        pass
+    try:
+        name = text.rstrip(".").encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        name = ""
+    labels = name.split(".")
+    if labels and labels[0] == "*" and len(labels) > 2:
+        labels = labels[1:]
+    if not name or len(name) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in labels):
+        raise ValueError(f"TLS host {host!r} is not a host name or an IP address "
+                         "(give the name alone: no scheme, port or path)")
+    return name
+
+
+def _fresh(cert: x509.Certificate, now: dt.datetime) -> bool:
+    return cert.not_valid_before_utc <= now and now + RENEW_BEFORE < cert.not_valid_after_utc
+
+
+def _write_public(path: Path, data: bytes) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _new_ca(ca: Path, ca_key_path: Path, now: dt.datetime) -> None:
+    ca_key = signing.generate_private_key()
+    ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
+    ca_cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name("mockpay local CA"))
+        .issuer_name(_name("mockpay local CA"))
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + CA_LIFETIME)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False,
+                                     key_encipherment=False, data_encipherment=False,
+                                     key_agreement=False, key_cert_sign=True, crl_sign=True,
+                                     encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(ski, critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    # ca.pem goes first and comes back last: a crash in between leaves no CA, made anew next time
+    ca.unlink(missing_ok=True)
+    _write_private(ca_key_path, ca_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    _write_public(ca, ca_cert.public_bytes(serialization.Encoding.PEM))
+
+
+def _load_cert(path: Path) -> x509.Certificate | None:
+    try:
+        return x509.load_pem_x509_certificate(path.read_bytes())
+    except FileNotFoundError:
+        return None
+    except ValueError:
+        raise ValueError(f"{path} is not a PEM certificate (remove it to have it made anew)") from None
+
+
+def _server_cert_usable(cert_path: Path, key_path: Path, names_path: Path, names: list[str],
+                        ca_cert: x509.Certificate, now: dt.datetime) -> bool:
+    """The server certificate can be served as it is: for these names, from this CA, with
+    its key, and not about to expire."""
+    try:
+        if names_path.read_text() != "\n".join(names):
+            return False
+        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+        cert.verify_directly_issued_by(ca_cert)  # from the CA clients trust now (made anew?)
+        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None,
+                                                 unsafe_skip_rsa_key_validation=True)
+    except (OSError, ValueError, TypeError, InvalidSignature):
+        return False
+    return _fresh(cert, now) and key.public_key() == cert.public_key()
+
+
+def ensure_tls(data_dir: Path, hosts: tuple[str, ...] = (), now: dt.datetime | None = None
+               ) -> tuple[Path, Path, Path]:
     """Create (once) a local CA at ca_path(data_dir), and a server certificate
     for localhost, 127.0.0.1, ::1 and `hosts`, issued by it. Returns (ca, cert, key) paths.
-    The server certificate is reissued whenever the set of names changes."""
+    The server certificate is reissued whenever the set of names changes, when it is not
+    from the CA in ca.pem, and when it expires within RENEW_BEFORE; the CA is made anew
+    (with a warning: clients must trust the new ca.pem) when it expires within RENEW_BEFORE.
+    ValueError for a host that is no name or IP address, or for damaged CA files."""
     ca = ca_path(data_dir)
     tls_dir = ca.parent
-    names = sorted({"localhost", "127.0.0.1", "::1", *hosts})
+    names = sorted({"localhost", "127.0.0.1", "::1", *(tls_name(h) for h in hosts)})
     ca_key_path = tls_dir / "ca-key.pem"
     cert_path, key_path = tls_dir / "server.pem", tls_dir / "server-key.pem"
     names_path = tls_dir / "server.names"
-    now = dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.timezone.utc)
     with _locked(tls_dir):
-        if not ca.exists():
-            ca_key = signing.generate_private_key()
-            ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
-            ca_cert = (
-                x509.CertificateBuilder()
-                .subject_name(_name("mockpay local CA"))
-                .issuer_name(_name("mockpay local CA"))
-                .public_key(ca_key.public_key())
-                .serial_number(x509.random_serial_number())
-                .not_valid_before(now - dt.timedelta(days=1))
-                .not_valid_after(now + dt.timedelta(days=3650))
-                .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-                .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False,
-                                             key_encipherment=False, data_encipherment=False,
-                                             key_agreement=False, key_cert_sign=True, crl_sign=True,
-                                             encipher_only=False, decipher_only=False), critical=True)
-                .add_extension(ski, critical=False)
-                .sign(ca_key, hashes.SHA256())
-            )
-            _write_private(ca_key_path, ca_key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-            ca.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-        if not cert_path.exists() or not names_path.exists() or names_path.read_text() != "\n".join(names):
-            ca_key = serialization.load_pem_private_key(ca_key_path.read_bytes(), password=None)
+        ca_cert = _load_cert(ca) if ca_key_path.exists() else None
+        if ca_cert is not None and not _fresh(ca_cert, now):
+            log.warning("the local CA %s expires on %s: a new CA is made; clients must trust the new %s",
+                        ca, ca_cert.not_valid_after_utc.date(), ca)
+            ca_cert = None
+        if ca_cert is None:
+            _new_ca(ca, ca_key_path, now)
             ca_cert = x509.load_pem_x509_certificate(ca.read_bytes())
+        if not _server_cert_usable(cert_path, key_path, names_path, names, ca_cert, now):
+            try:
+                ca_key = serialization.load_pem_private_key(ca_key_path.read_bytes(), password=None)
+            except (ValueError, TypeError):
+                raise ValueError(f"{ca_key_path} is not an unencrypted PEM private key "
+                                 f"(remove it and {ca.name} to have a new CA made)") from None
+            if ca_key.public_key() != ca_cert.public_key():
+                raise ValueError(f"{ca} and {ca_key_path} are not one key pair "
+                                 "(remove both to have a new CA made)")
             key = signing.generate_private_key()
             alt = []
             for n in names:
@@ -192,7 +287,7 @@ def ensure_tls(data_dir: Path, hosts: tuple[str, ...] = ()) -> tuple[Path, Path,
                 .public_key(key.public_key())
                 .serial_number(x509.random_serial_number())
                 .not_valid_before(now - dt.timedelta(days=1))
-                .not_valid_after(now + dt.timedelta(days=825))
+                .not_valid_after(min(now + SERVER_LIFETIME, ca_cert.not_valid_after_utc))
                 .add_extension(x509.SubjectAlternativeName(alt), critical=False)
                 .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
                 .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False,
@@ -205,8 +300,9 @@ def ensure_tls(data_dir: Path, hosts: tuple[str, ...] = ()) -> tuple[Path, Path,
                                critical=False)
                 .sign(ca_key, hashes.SHA256())
             )
+            names_path.unlink(missing_ok=True)  # written last: a crash in between reissues next time
             _write_private(key_path, key.private_bytes(
                 serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-            cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+            _write_public(cert_path, cert.public_bytes(serialization.Encoding.PEM))
             names_path.write_text("\n".join(names))
     return ca, cert_path, key_path

@@ -41,11 +41,24 @@ def load_private_key(text: str | bytes) -> rsa.RSAPrivateKey:
     return key
 
 
+def _is_private_key(der: bytes) -> bool:
+    try:
+        serialization.load_der_private_key(der, password=None, unsafe_skip_rsa_key_validation=True)
+    except TypeError:  # an encrypted one, given no password: a private key all the same
+        return True
+    except ValueError:
+        return False
+    return True
+
+
 def load_public_key(text: str | bytes) -> rsa.RSAPublicKey:
     der = _der(text)
     try:
         key = serialization.load_der_public_key(der)
     except ValueError as exc:
+        if _is_private_key(der):  # said as such, and never kept nor echoed
+            raise KeyFormatError("this is a private key: give its public key (X.509 SubjectPublicKeyInfo), "
+                                 "and keep the private key to yourself") from None
         raise KeyFormatError("not an X.509 SubjectPublicKeyInfo RSA public key") from exc
     if not isinstance(key, rsa.RSAPublicKey):
         raise KeyFormatError("not an RSA public key")
@@ -102,7 +115,8 @@ def signature_header(value: str, key_version: str = "1") -> str:
     return f"algorithm=RSA256,keyVersion={key_version},signature={value}"
 
 
-_HEADER_PART = re.compile(r"\s*([A-Za-z]+)\s*=\s*(.*)\s*")
+# the value is lazy, so that blanks before the next comma are not part of it
+_HEADER_PART = re.compile(r"\s*([A-Za-z]+)\s*=\s*(.*?)\s*")
 
 
 def parse_signature_header(header: str | None) -> dict[str, str] | None:
