@@ -42,6 +42,13 @@ def vault_body(request_id: str = "vault-1", card_no: str = VISA_OK, **card_overr
     }
 
 
+def token_vault_body(request_id: str, token: str, **card) -> dict:
+    """vaultPaymentMethod with a cacheCard token (and a CVV) in place of the card."""
+    body = vault_body(request_id)
+    body["paymentMethodDetail"]["card"] = {"cardToken": token, "cvv": "123", **card}
+    return body
+
+
 def cache_body(card_no: str = VISA_OK, **card_overrides) -> dict:
     card = {
         "cardNo": card_no,

@@ -12,18 +12,12 @@ import pytest
 from mockpay.cards import luhn_complete
 from mockpay.clock import iso
 from mockpay.scenarios import Outcome
-from tests.support import MC_OK, VISA_OK, cache_body, vault_body
+from tests.support import MC_OK, VISA_OK, cache_body, token_vault_body
 
 PREFIXES = ["/ams/api/v1", "/ams/sandbox/api/v1", "/v1"]
 CACHE = "/ams/api/v1/paymentMethods/cacheCard"
 VAULT = "/ams/api/v1/vaults/vaultPaymentMethod"
 INQUIRE = "/ams/api/v1/vaults/inquireVaulting"
-
-
-def token_vault_body(request_id: str, token: str, **card) -> dict:
-    body = vault_body(request_id)
-    body["paymentMethodDetail"]["card"] = {"cardToken": token, "cvv": "123", **card}
-    return body
 
 
 @pytest.mark.parametrize("prefix", PREFIXES)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support import cache_body, vault_body
+from tests.support import cache_body, token_vault_body, vault_body
 
 VAULT = "/ams/api/v1/vaults/vaultPaymentMethod"
 CACHE = "/ams/api/v1/paymentMethods/cacheCard"
@@ -22,12 +22,6 @@ def token_for(ams, card_no: str, **card) -> str:
     answer = ams.call(CACHE, cache_body(card_no, **card))
     assert answer["result"]["resultCode"] == "SUCCESS", answer
     return answer["paymentMethodDetail"]["card"]["cardToken"]
-
-
-def with_token(request_id: str, token: str) -> dict:
-    body = vault_body(request_id)
-    body["paymentMethodDetail"]["card"] = {"cardToken": token, "cvv": "123"}
-    return body
 
 
 # -- a card vaulted with a cacheCard token matches as the card itself ----------------
@@ -69,7 +63,7 @@ def test_a_rule_on_the_card_matches_a_card_given_by_its_cache_card_token(app, am
         direct["paymentMethodDetail"]["card"]["billingAddress"] = card["billingAddress"]
     direct["paymentMethodDetail"]["card"] = {k: v for k, v in direct["paymentMethodDetail"]["card"].items()
                                              if v is not None}
-    for request_id, body in (("direct", direct), ("by-token", with_token("by-token", token_for(ams, card_no, **card)))):
+    for request_id, body in (("direct", direct), ("by-token", token_vault_body("by-token", token_for(ams, card_no, **card)))):
         answer = ams.call(VAULT, body)
         assert answer["result"]["resultStatus"] == "F", (request_id, answer)
         assert ams.call(INQUIRE, {"vaultingRequestId": request_id})["vaultingResultCode"] == reason, request_id
@@ -80,7 +74,7 @@ def test_a_rule_about_tokens_still_sees_the_token(app, ams):
                    "    outcome: {resultCode: PROCESS_FAIL, reason: PROCESS_FAIL}\n")
     assert ams.call(VAULT, vault_body("sent", "4000000101000000"))["result"]["resultCode"] == "SUCCESS"
     token = token_for(ams, "4000000101000000")
-    assert ams.call(VAULT, with_token("tokened", token))["result"]["resultCode"] == "PROCESS_FAIL"
+    assert ams.call(VAULT, token_vault_body("tokened", token))["result"]["resultCode"] == "PROCESS_FAIL"
 
 
 # -- a replay never takes a step of a sequence, even one that raced -----------------

@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.support import MC_OK, VISA_OK, ServerProcess, ams_call, cache_body, session_body, vault_body
+from tests.support import (MC_OK, VISA_OK, ServerProcess, ams_call, cache_body, session_body, token_vault_body,
+                           vault_body)
 from tests.webhook import admin, mount, receiver_server, register, vault_over_http, wait_until
 
 COUNT = 200
@@ -145,16 +146,10 @@ def cached_token(server) -> str:
     return answer["paymentMethodDetail"]["card"]["cardToken"]
 
 
-def token_vault(request_id: str, token: str) -> dict:
-    body = vault_body(request_id)
-    body["paymentMethodDetail"]["card"] = {"cardToken": token, "cvv": "123"}
-    return body
-
-
 def test_a_cache_card_token_is_redeemed_once_by_concurrent_vaults(four_workers):
     token = cached_token(four_workers)
     ids = [f"dup-token-{i:02d}" for i in range(DUPLICATES)]
-    answers = all_at_once(four_workers, [(VAULT, token_vault(rid, token)) for rid in ids])
+    answers = all_at_once(four_workers, [(VAULT, token_vault_body(rid, token)) for rid in ids])
     codes = Counter(a["result"]["resultCode"] for a in answers)
     assert codes == {"SUCCESS": 1, "INVALID_PAYMENTMETHOD_TOKEN": DUPLICATES - 1}, codes
     assert sum(rows(four_workers, "vaults", rid) for rid in ids) == 1
@@ -164,7 +159,7 @@ def test_concurrent_identical_token_vaults_replay_the_one_that_redeemed_it(four_
     """A merchant retrying a vault made with a cacheCard token while the first try is still
     running: the same request, so the same answer, not INVALID_PAYMENTMETHOD_TOKEN."""
     token = cached_token(four_workers)
-    answers = all_at_once(four_workers, [(VAULT, token_vault("dup-token-same", token))] * DUPLICATES)
+    answers = all_at_once(four_workers, [(VAULT, token_vault_body("dup-token-same", token))] * DUPLICATES)
     assert answers[0]["result"]["resultCode"] == "SUCCESS", answers[0]
     assert all(a == answers[0] for a in answers), Counter(a["result"]["resultCode"] for a in answers)
     assert rows(four_workers, "vaults", "dup-token-same") == 1

@@ -72,15 +72,19 @@ def test_a_sequence_counts_calls_across_workers(example_server):
     assert cycle == ["SUCCESS", "SUCCESS", "REQUEST_TRAFFIC_EXCEED_LIMIT"] * 2
 
 
+def put_rules(server, client_id: str, rules: str) -> None:
+    response = requests.put(f"{server.base_url}/_mockpay/clients/{client_id}/scenarios", data=rules,
+                            headers={"Content-Type": "application/yaml"}, timeout=10)
+    assert response.status_code == 200, response.text
+
+
 def test_run_time_sets_isolate_parallel_jobs(http_server):
     job_a, job_b = register(http_server, "SANDBOX_JOB_A"), register(http_server, "SANDBOX_JOB_B")
     rules = ("default: {resultCode: RISK_REJECT, reason: FRAUD_REJECT}\n"
              "rules:\n"
              "  - match: {cardNo: \"4054695723100768\"}\n"
              "    sequence: [{resultCode: UNKNOWN_EXCEPTION}, {resultCode: SUCCESS}]\n")
-    response = requests.put(http_server.base_url + "/_mockpay/clients/SANDBOX_JOB_A/scenarios", data=rules,
-                            headers={"Content-Type": "application/yaml"}, timeout=10)
-    assert response.status_code == 200, response.text
+    put_rules(http_server, "SANDBOX_JOB_A", rules)
     a = [job_a.vault("4054695723100768")["result"]["resultCode"] for _ in range(3)]
     b = [job_b.vault("4054695723100768")["result"]["resultCode"] for _ in range(3)]
     assert a == ["UNKNOWN_EXCEPTION", "SUCCESS", "SUCCESS"]
@@ -110,9 +114,7 @@ def test_identical_requests_racing_on_the_workers_take_one_step_of_a_sequence(ht
              "    sequence: [{resultCode: SUCCESS}, {resultCode: VERIFICATION_FAIL, reason: LOST_CARD},\n"
              "               {resultCode: RISK_REJECT}]\n"
              "    afterSequence: cycle\n")
-    response = requests.put(http_server.base_url + "/_mockpay/clients/SANDBOX_RACE/scenarios", data=rules,
-                            headers={"Content-Type": "application/yaml"}, timeout=10)
-    assert response.status_code == 200, response.text
+    put_rules(http_server, "SANDBOX_RACE", rules)
     expected = ["SUCCESS", "VERIFICATION_FAIL", "RISK_REJECT"]  # each stored: one call per id
     for round_ in range(12):
         gate, answers = threading.Barrier(4), []
