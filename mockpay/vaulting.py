@@ -36,10 +36,17 @@ def matched_request(req: dict, card: dict, token: str | None) -> dict:
     """The request a scenario rule is tested against. With a cacheCard token, the card is
     the cached one, as vaulted (its number, expiry, brand, name and address filled in), so
     `cardNo: {prefix: ...}`, `brand` or `expiryMonth` match as they would had the card
-    been sent itself; `cardToken` stays, for rules about tokens."""
-    if token is None:
+    been sent itself; `cardToken` stays, for rules about tokens. A card sent without a
+    `brand` has the one mockpay detects from its number, so that `brand: MASTERCARD`
+    matches every Mastercard, as a merchant would expect (the SDK rarely sends one)."""
+    if token is None and card.get("brand"):
         return req
-    detail = {**req["paymentMethodDetail"], "card": {**card, "cardToken": token}}
+    matched_card = {**card, "cardToken": token} if token is not None else dict(card)
+    if not matched_card.get("brand"):
+        detected = cards.detect_brand(matched_card["cardNo"])
+        if detected:
+            matched_card["brand"] = detected
+    detail = {**req["paymentMethodDetail"], "card": matched_card}
     return {**req, "paymentMethodDetail": detail}
 
 

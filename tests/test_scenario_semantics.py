@@ -63,7 +63,8 @@ def test_a_rule_on_the_card_matches_a_card_given_by_its_cache_card_token(app, am
         direct["paymentMethodDetail"]["card"]["billingAddress"] = card["billingAddress"]
     direct["paymentMethodDetail"]["card"] = {k: v for k, v in direct["paymentMethodDetail"]["card"].items()
                                              if v is not None}
-    for request_id, body in (("direct", direct), ("by-token", token_vault_body("by-token", token_for(ams, card_no, **card)))):
+    by_token = token_vault_body("by-token", token_for(ams, card_no, **card))
+    for request_id, body in (("direct", direct), ("by-token", by_token)):
         answer = ams.call(VAULT, body)
         assert answer["result"]["resultStatus"] == "F", (request_id, answer)
         assert ams.call(INQUIRE, {"vaultingRequestId": request_id})["vaultingResultCode"] == reason, request_id
@@ -75,6 +76,22 @@ def test_a_rule_about_tokens_still_sees_the_token(app, ams):
     assert ams.call(VAULT, vault_body("sent", "4000000101000000"))["result"]["resultCode"] == "SUCCESS"
     token = token_for(ams, "4000000101000000")
     assert ams.call(VAULT, token_vault_body("tokened", token))["result"]["resultCode"] == "PROCESS_FAIL"
+
+
+def test_a_brand_rule_matches_a_card_sent_without_its_brand(app, ams):
+    """The SDK rarely sends `brand`: `brand: MASTERCARD` matched only a request that
+    said so itself, never a Mastercard number sent alone. The brand mockpay detects from
+    the number now stands in; a brand the request sends still wins."""
+    put_rules(app, "rules:\n  - match: {brand: MASTERCARD}\n"
+                   "    outcome: {resultCode: VERIFICATION_FAIL, reason: CARD_NOT_SUPPORTED}\n")
+    mastercard = vault_body("mc-no-brand", "5555555555554444")
+    assert "brand" not in mastercard["paymentMethodDetail"]["card"]
+    assert ams.call(VAULT, mastercard)["result"]["resultCode"] == "VERIFICATION_FAIL"
+    assert ams.call(VAULT, vault_body("visa-no-brand", "4000000101000000"))["result"]["resultCode"] == "SUCCESS"
+    said = vault_body("mc-said", "5555555555554444", brand="MASTERCARD")
+    assert ams.call(VAULT, said)["result"]["resultCode"] == "VERIFICATION_FAIL"
+    by_token = token_vault_body("mc-token", token_for(ams, "5555555555554444", brand=None))
+    assert ams.call(VAULT, by_token)["result"]["resultCode"] == "VERIFICATION_FAIL"
 
 
 # -- a replay never takes a step of a sequence, even one that raced -----------------
