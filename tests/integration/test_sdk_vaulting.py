@@ -87,3 +87,25 @@ def test_sdk_rejects_an_answer_signed_with_another_key(tls_server):
     client = DefaultAlipayClient(tls_server.gateway_url, c["clientId"], c["merchantPrivateKey"], wrong)
     with pytest.raises(AlipayApiException):
         client.execute(vault_request(new_id()))
+
+
+def test_a_co_badged_card_is_vaulted_for_the_brand_the_buyer_selected(sdk_client):
+    """The integration guide: "If the card entered by the buyer is a co-badged card, you need to
+    specify the card brand to be bound via paymentMethodDetail.card.selectedCardBrand, and the
+    subsequent token payment will be debited for this card brand." The answer's brand (what the
+    merchant shows the buyer) is that brand, as the SDK's CardBrand enum reads it."""
+    from com.alipay.ams.api.model.card_brand import CardBrand
+    from com.alipay.ams.api.response.pay.alipay_vaulting_payment_method_response import \
+        AlipayVaultingPaymentMethodResponse as PayVaultingResponse
+    from com.alipay.ams.api.response.pay.alipay_vaulting_query_response import AlipayVaultingQueryResponse
+    request_id = new_id()
+    raw = sdk_client.execute(vault_request(request_id, brand=CardBrand.VISA,
+                                           selected_card_brand=CardBrand.CARTES_BANCAIRES))
+    parsed = PayVaultingResponse(raw)
+    assert parsed.result.result_code == "SUCCESS"
+    assert parsed.payment_method_detail.card.brand is CardBrand.CARTES_BANCAIRES
+    inquired = AlipayVaultingQueryResponse(sdk_client.execute(inquire_request(request_id)))
+    assert inquired.payment_method_detail.card.brand is CardBrand.CARTES_BANCAIRES
+    # without a selection, the brand given (or read from the number) as before
+    plain = execute(sdk_client, vault_request(new_id(), brand=CardBrand.VISA))
+    assert plain["paymentMethodDetail"]["card"]["brand"] == "VISA"
