@@ -169,7 +169,10 @@ class Vaulting:
             return Reply(body, outcome)
 
         now = self.clock.now()
-        brand = card.get("brand") or outcome.brand or cards.detect_brand(number) or "VISA"
+        # A co-badged card is vaulted for the brand the buyer chose (selectedCardBrand): "the
+        # subsequent token payment will be debited for this card brand" (the integration guide).
+        brand = card.get("selectedCardBrand") or card.get("brand") or outcome.brand or \
+            cards.detect_brand(number) or "VISA"
         row = {
             "client_id": client_id,
             "vaulting_request_id": request_id,

@@ -319,3 +319,30 @@ def test_docs_page_in_chromium_is_self_contained(mockpay, tmp_path, browser):
         page.close()
     assert requested and all(url.startswith(mockpay.base_url) for url in requested), requested
     assert (tmp_path / "docs.png").stat().st_size > 10000
+
+
+def test_documented_answer_lengths_are_the_sdks(document):
+    """Every answer field whose description in the official SDK's model gives a maximum length
+    ("More information: Maximum length: N characters") is published with that maxLength: the
+    SDK's models are what merchants read (vaultingStatus 10, maskedCardNo 64)."""
+    import re
+
+    from com.alipay.ams.api.model.card_payment_method_detail import CardPaymentMethodDetail
+    from com.alipay.ams.api.response.pay.alipay_vaulting_payment_method_response import \
+        AlipayVaultingPaymentMethodResponse
+    from com.alipay.ams.api.response.pay.alipay_vaulting_query_response import AlipayVaultingQueryResponse
+    from com.alipay.ams.api.response.pay.alipay_vaulting_session_response import AlipayVaultingSessionResponse
+
+    components = document["components"]["schemas"]
+    checked = []
+    for component, model in (("VaultPaymentMethodResponse", AlipayVaultingPaymentMethodResponse),
+                             ("InquireVaultingResponse", AlipayVaultingQueryResponse),
+                             ("CreateVaultingSessionResponse", AlipayVaultingSessionResponse),
+                             ("VaultedCard", CardPaymentMethodDetail)):
+        for name, prop in components[component]["properties"].items():
+            attribute = getattr(model, re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower(), None)
+            found = re.search(r"Maximum length: (\d+)", getattr(attribute, "__doc__", None) or "")
+            if found:
+                checked.append(name)
+                assert prop.get("maxLength") == int(found.group(1)), f"{component}.{name}"
+    assert {"vaultingStatus", "maskedCardNo", "cardToken", "vaultingSessionData"} <= set(checked)

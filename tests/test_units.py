@@ -68,7 +68,8 @@ def test_pkcs1_private_keys_and_pem_armour_are_accepted(merchant_keys):
 @pytest.mark.parametrize("number,brand", [("4054695723100768", "VISA"), ("5162774114974622", "MASTERCARD"),
                                           ("378282246310005", "AMEX"), ("6011111111111117", "DISCOVER"),
                                           ("3530111333300000", "JCB"), ("6200000000000005", "CUP"),
-                                          ("2223003122003222", "MASTERCARD")])
+                                          ("2223003122003222", "MASTERCARD"), ("3841001111222233", "HIPERCARD"),
+                                          ("6062821086773091", "HIPERCARD"), ("38520000023237", "DINERS")])
 def test_brand_detection(number, brand):
     assert cards.luhn_ok(number)
     assert cards.detect_brand(number) == brand

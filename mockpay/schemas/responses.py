@@ -40,7 +40,7 @@ class EnvelopeSchema(Schema):
 class VaultedCardSchema(Schema):
     """The vaulted card as the answers describe it: never the full number, never the CVV."""
     cardToken = _s(2048, "token to pay with the vaulted card")
-    maskedCardNo = _s(32, "all but the last four digits masked")
+    maskedCardNo = _s(64, "all but the last four digits masked")
     brand = _s(64)
     fingerprint = _s(64, "64 lower-case hex characters, stable for a card number", pattern="^[0-9a-f]{64}$")
     funding = _s(20, "CREDIT, DEBIT, PREPAID, ...")
@@ -77,7 +77,7 @@ class VaultPaymentMethodResponseSchema(Schema):
 class InquireVaultingResponseSchema(Schema):
     result = fields.Nested(ResultSchema, required=True)
     vaultingRequestId = _s(64)
-    vaultingStatus = _s(16, "when resultStatus is S", enum=["SUCCESS", "FAIL", "PROCESSING"])
+    vaultingStatus = _s(10, "when resultStatus is S", enum=["SUCCESS", "FAIL", "PROCESSING"])
     vaultingResultCode = _s(64, "SUCCESS, VERIFICATION_IN_PROCESS, or why it failed (e.g. CARD_EXPIRED)")
     vaultingResultMessage = _s(256)
     paymentMethodDetail = fields.Nested(VaultedPaymentMethodDetailSchema,

@@ -15,7 +15,8 @@ def vault_request(request_id: str, card_no: str | None = "4054695723100768", *, 
                   expiry_year: str | None = "30", expiry_month: str | None = "08", card_token: str | None = None,
                   notification_url: str = "https://merchant.example/notify",
                   redirect_url: str = "https://merchant.example/return", is3ds=None,
-                  metadata: str | None = None) -> AlipayVaultingPaymentMethodRequest:
+                  metadata: str | None = None, brand=None,
+                  selected_card_brand=None) -> AlipayVaultingPaymentMethodRequest:
     """vaultPaymentMethod through the SDK's own model. With `card_token` (a cacheCard token),
     the card carries the token and the CVV only."""
     if card_token is not None:
@@ -34,6 +35,7 @@ def vault_request(request_id: str, card_no: str | None = "4054695723100768", *, 
     card.expiry_month = expiry_month
     if is3ds is not None:
         card.is3_ds_authentication = is3ds
+    card.brand, card.selected_card_brand = brand, selected_card_brand
     detail.card = card
     req.payment_method_detail = detail
     env = Env()
