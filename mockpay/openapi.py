@@ -119,6 +119,16 @@ def _at_most(n: int, digits: int) -> str:
     return "|".join(parts)
 
 
+def _status_of_codes(codes) -> list[dict]:
+    """Each result code goes with one resultStatus (codes.RESULT_CODES; scenarios cannot
+    change it): SUCCESS is S, VERIFICATION_IN_PROCESS U, PARAM_ILLEGAL F, ..."""
+    by_status: dict[str, list[str]] = {}
+    for code in codes:
+        by_status.setdefault(RESULT_CODES[code][0], []).append(code)
+    return [{"properties": {"resultStatus": {"const": status}, "resultCode": {"enum": sorted(group)}}}
+            for status, group in sorted(by_status.items())]
+
+
 def _any_case(text: str) -> str:
     return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else re.escape(c) for c in text)
 
@@ -259,7 +269,8 @@ class _Builder:
                 "headers": RESPONSE_HEADERS,
                 "content": {"application/json": {"schema": {"allOf": [
                     response,
-                    {"properties": {"result": {"properties": {"resultCode": {"enum": codes}}}}},
+                    {"properties": {"result": {"properties": {"resultCode": {"enum": codes}},
+                                               "anyOf": _status_of_codes(codes)}}},
                 ]}}},
             }},
             "x-ams-api": api,

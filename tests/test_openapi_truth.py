@@ -86,3 +86,22 @@ def test_a_control_character_is_invalid_in_the_document_as_on_the_server(app, va
     for where in ("vaultPaymentMethod:metadata", "vaultPaymentMethod:paymentMethodDetail.card.payerEmail",
                   "vaultPaymentMethod:env.userAgent", "cacheCard:paymentMethodDetail.card.billingAddress.city"):
         assert not document_accepts(card_fields[where], value if "Email" not in where else f"a{value}@b"), where
+
+
+def test_each_result_code_goes_with_its_result_status(app):
+    """An answer whose resultStatus does not go with its resultCode (SUCCESS answered F,
+    PARAM_ILLEGAL answered S) fails the document, as an unknown code does."""
+    from mockpay.codes import API_CODES, RESULT_CODES
+
+    document = app.test_client().get("/_mockpay/openapi.json").get_json()
+    operations = [op for ops in document["paths"].values() for op in ops.values() if "x-ams-api" in op]
+    assert len(operations) == 12
+    for operation in operations:
+        schema = {**operation["responses"]["200"]["content"]["application/json"]["schema"],
+                  "components": document["components"]}
+        validator = Draft202012Validator(schema)
+        for code in API_CODES[operation["x-ams-api"]]:
+            for status in "SFU":
+                answer = {"result": {"resultStatus": status, "resultCode": code, "resultMessage": "m"}}
+                assert validator.is_valid(answer) == (status == RESULT_CODES[code][0]), (operation["operationId"],
+                                                                                        code, status)
