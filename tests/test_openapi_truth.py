@@ -105,3 +105,36 @@ def test_each_result_code_goes_with_its_result_status(app):
                 answer = {"result": {"resultStatus": status, "resultCode": code, "resultMessage": "m"}}
                 assert validator.is_valid(answer) == (status == RESULT_CODES[code][0]), (operation["operationId"],
                                                                                         code, status)
+
+
+# -- the admin API: what the views check is what the document says ------------------------
+
+ADMIN_QUERIES = [  # (path, parameter, values) as the views bound them (admin.query_int)
+    ("/_mockpay/requests", "limit", [0, 1, 1000, 1001]),
+    ("/_mockpay/requests", "before", [-1, 0, 2 ** 62, 2 ** 62 + 1]),
+    ("/_mockpay/vaults", "limit", [0, 1, 1000, 1001]),
+    ("/_mockpay/vaults", "offset", [-1, 0, 2 ** 31, 2 ** 31 + 1]),
+    ("/_mockpay/notifications", "limit", [0, 1, 1000, 1001]),
+    ("/_mockpay/notifications", "offset", [-1, 0, 2 ** 31, 2 ** 31 + 1]),
+]
+
+
+@pytest.mark.parametrize("path,name,values", ADMIN_QUERIES, ids=lambda v: v if isinstance(v, str) else "")
+def test_admin_query_bounds_are_documented(app, path, name, values):
+    document = app.test_client().get("/_mockpay/openapi.json").get_json()
+    parameter = next(p for p in document["paths"][path]["get"]["parameters"] if p["name"] == name)
+    http = app.test_client()
+    for value in values:
+        status = http.get(path, query_string={name: value}).status_code
+        assert status in (200, 400), (value, status)
+        assert document_accepts(parameter["schema"], value) == (status == 200), (path, name, value, status)
+
+
+@pytest.mark.parametrize("body,status", [({"clientId": ""}, 400), ({"clientId": "C"}, 200), ({}, 200)])
+def test_reset_body_is_documented(app, body, status):
+    document = app.test_client().get("/_mockpay/openapi.json").get_json()
+    schema = {**document["paths"]["/_mockpay/reset"]["post"]["requestBody"]["content"]["application/json"]["schema"],
+              "components": document["components"]}
+    assert app.test_client().post("/_mockpay/clients", json={"clientId": "C"}).status_code == 201
+    assert app.test_client().post("/_mockpay/reset", json=body).status_code == status
+    assert document_accepts(schema, body) == (status == 200)
