@@ -26,6 +26,8 @@ from .schemas.fields import AmsBoolean, AmsInteger, AmsString
 
 OPENAPI_VERSION = "3.1.0"
 ASCII_PATTERN = "^[\\x20-\\x7e]*$"
+# what every AmsString refuses whatever else it allows (schemas.fields._CONTROL)
+NO_CONTROL_PATTERN = "^[^\\x00-\\x1f\\x7f]*$"
 STATUS_TEXT = {200: "OK", 201: "Created", 202: "Accepted", 204: "No content"}
 
 
@@ -62,7 +64,10 @@ def _ams_field_properties(self, field_, ret) -> dict:  # an apispec attribute fu
         props["minLength"] = 1
         props["maxLength"] = field_.max_length
         if field_.pattern is not None:
-            props["pattern"] = f"^(?:{field_.pattern.pattern})$"
+            pattern = field_.pattern.pattern
+            if field_.ascii_only:  # Python's \d is any Unicode digit: the ASCII ones are what passes
+                pattern = pattern.replace("\\d", "[0-9]")
+            props["pattern"] = f"^(?:{pattern})$"
             if not ret.get("description"):
                 props["description"] = field_.pattern_help
         if field_.choices and field_.ignore_case:
@@ -72,19 +77,56 @@ def _ams_field_properties(self, field_, ret) -> dict:  # an apispec attribute fu
             props["pattern"] = "^(?:" + "|".join(_any_case(c) for c in field_.choices) + ")$"
             note = f"one of {', '.join(field_.choices)}, in any case (answered in upper case)"
             props["description"] = f"{ret['description']} ({note})" if ret.get("description") else note
-        if field_.ascii_only and "pattern" not in props:
-            props["pattern"] = ASCII_PATTERN
+        if "pattern" not in props and not (field_.choices and not field_.ignore_case):
+            props["pattern"] = ASCII_PATTERN if field_.ascii_only else NO_CONTROL_PATTERN
     elif isinstance(field_, AmsBoolean):
         props["anyOf"] = [{"type": "boolean"},
                           {"type": "string", "pattern": "^([Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee])$"}]
         props["description"] = '"true" or "false" (the SDK sends a JSON boolean; both are accepted)'
     elif isinstance(field_, AmsInteger):
-        string = {"type": "string", "pattern": "^-?[0-9]{1,6}$"}
+        string = {"type": "string", "pattern": _int_string_pattern(field_.low, field_.high)}
         props["anyOf"] = [string, {"type": "integer", "minimum": field_.low, "maximum": field_.high}] \
             if field_.allow_json_number else [string]
         props["description"] = (f"an integer from {field_.low} to {field_.high}, as a digit string"
                                 + (" or a JSON number" if field_.allow_json_number else ""))
     return props
+
+
+def _int_string_pattern(low: int, high: int, digits: int = 6) -> str:
+    """The digit strings AmsInteger takes (-?[0-9]{1,6}) whose value is within low..high."""
+    if low > 0 or high < 0:
+        return f"^-?[0-9]{{1,{digits}}}$"  # (no such field: the range is not spelled out)
+    positive = _at_most(high, digits)
+    if low == -high:
+        return f"^-?(?:{positive})$"
+    return f"^(?:{positive}|-(?:{_at_most(-low, digits)}))$"
+
+
+def _at_most(n: int, digits: int) -> str:
+    """1 to `digits` ASCII digits (leading zeros allowed) worth at most n."""
+    parts = []
+    for length in range(1, digits + 1):
+        if n >= 10 ** length - 1:
+            parts.append(f"[0-9]{{{length}}}")
+            continue
+        bound = str(n).zfill(length)
+        for i, d in enumerate(bound):
+            if d != "0":
+                rest = length - i - 1
+                parts.append(bound[:i] + (f"[0-{int(d) - 1}]" if d != "1" else "0")
+                             + (f"[0-9]{{{rest}}}" if rest else ""))
+        parts.append(bound)
+    return "|".join(parts)
+
+
+def _status_of_codes(codes) -> list[dict]:
+    """Each result code goes with one resultStatus (codes.RESULT_CODES; scenarios cannot
+    change it): SUCCESS is S, VERIFICATION_IN_PROCESS U, PARAM_ILLEGAL F, ..."""
+    by_status: dict[str, list[str]] = {}
+    for code in codes:
+        by_status.setdefault(RESULT_CODES[code][0], []).append(code)
+    return [{"properties": {"resultStatus": {"const": status}, "resultCode": {"enum": sorted(group)}}}
+            for status, group in sorted(by_status.items())]
 
 
 def _any_case(text: str) -> str:
@@ -227,7 +269,8 @@ class _Builder:
                 "headers": RESPONSE_HEADERS,
                 "content": {"application/json": {"schema": {"allOf": [
                     response,
-                    {"properties": {"result": {"properties": {"resultCode": {"enum": codes}}}}},
+                    {"properties": {"result": {"properties": {"resultCode": {"enum": codes}},
+                                               "anyOf": _status_of_codes(codes)}}},
                 ]}}},
             }},
             "x-ams-api": api,
@@ -403,6 +446,8 @@ def field_rows(document: dict, schema, prefix: str = "", depth: int = 0) -> list
             constraints.append("one of " + ", ".join(str(v) for v in choices))
         if resolved.get("pattern") == ASCII_PATTERN:
             constraints.append("printable ASCII")
+        elif resolved.get("pattern") == NO_CONTROL_PATTERN:
+            constraints.append("no control characters")
         elif "pattern" in resolved and not choices:
             constraints.append(f"pattern {resolved['pattern']}")
         if "minimum" in resolved or "maximum" in resolved:

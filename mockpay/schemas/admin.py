@@ -61,7 +61,7 @@ class NotificationsQuerySchema(Schema):
     vaultingRequestId = fields.String()
     clientId = fields.String()
     limit = fields.Integer(metadata={"minimum": 1, "maximum": 1000, "description": "default 100"})
-    offset = fields.Integer(metadata={"minimum": 0, "description": "default 0"})
+    offset = fields.Integer(metadata={"minimum": 0, "maximum": 2 ** 31, "description": "default 0"})
 
 
 class ScenarioResetSchema(Schema):

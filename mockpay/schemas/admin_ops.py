@@ -19,8 +19,9 @@ class RequestsQuerySchema(Schema):
     api = _s("only calls to this API: vaultPaymentMethod, inquireVaulting, ...")
     vaultingRequestId = _s("only calls about this vaultingRequestId (request or answer)")
     resultCode = _s("only calls answered with this result code")
-    limit = fields.Integer(metadata={"description": "1 to 1000 (default 100), newest first"})
-    before = fields.Integer(metadata={"description": "only entries with a smaller id (the next page)"})
+    limit = fields.Integer(metadata={"minimum": 1, "maximum": 1000, "description": "default 100, newest first"})
+    before = fields.Integer(metadata={"minimum": 0, "maximum": 2 ** 62,
+                                      "description": "only entries with a smaller id (the next page); 0: none"})
 
 
 class JournalEntrySchema(Schema):
@@ -55,8 +56,8 @@ class JournalSchema(Schema):
 class VaultsQuerySchema(Schema):
     clientId = _s("only this client's vaults")
     status = _s("SUCCESS, FAIL or PROCESSING")
-    limit = fields.Integer(metadata={"description": "1 to 1000 (default 100), newest first"})
-    offset = fields.Integer()
+    limit = fields.Integer(metadata={"minimum": 1, "maximum": 1000, "description": "default 100, newest first"})
+    offset = fields.Integer(metadata={"minimum": 0, "maximum": 2 ** 31, "description": "default 0"})
 
 
 class VaultQuerySchema(Schema):
@@ -104,7 +105,8 @@ class VaultListSchema(Schema):
 # -- POST /_mockpay/reset --------------------------------------------------------------
 
 class ResetRequestSchema(Schema):
-    clientId = _s("reset only this client; without it (or with no body) everything is reset")
+    clientId = fields.String(metadata={"minLength": 1, "description": "reset only this client; without it "
+                                                                      "(or with no body) everything is reset"})
 
 
 class ResetSchema(Schema):

@@ -51,7 +51,8 @@ class CardSchema(AmsSchema):
     dateOfBirth = AmsString(10, pattern=r"\d{4}-\d{2}-\d{2}", pattern_help="YYYY-MM-DD", **DIGITS)
     cardPasswordDigest = AmsString(2)
     cpf = AmsString(11, pattern=r"\d{11}", pattern_help="11 digits", **DIGITS)
-    payerEmail = AmsString(64, pattern=r"[^@\s]+@[^@\s]+", pattern_help="an e-mail address")
+    # (control characters spelled out: the OpenAPI document's pattern is ECMA-262, whose \s holds fewer)
+    payerEmail = AmsString(64, pattern=r"[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+", pattern_help="an e-mail address")
 
     @validates_schema
     def _card(self, data, **kwargs):
