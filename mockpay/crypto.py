@@ -50,6 +50,21 @@ def _write_private(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def _keep_private(*paths: Path) -> None:
+    """Secret files stay 0600: a data directory copied with `cp -r` (or unpacked from an
+    archive) leaves them readable by every user of the machine. Where the mode cannot be
+    changed (a read-only copy, another owner), it is left as it is."""
+    for path in paths:
+        try:
+            mode = path.stat().st_mode
+            if mode & 0o077:
+                path.chmod(0o600)
+                logging.getLogger("mockpay.keys").warning("%s was readable by other users (mode %o); it is 0600 again",
+                                                          path, mode & 0o777)
+        except OSError:
+            pass
+
+
 class Keyring:
     """The mock's own keys, kept in `<data_dir>/keys/`."""
 
@@ -65,6 +80,7 @@ class Keyring:
             secret_path = self.dir / "data.key"
             if not secret_path.exists():
                 _write_private(secret_path, secrets.token_bytes(64))
+            _keep_private(signing_path, secret_path)
         # The key is our own file (0600, written above): skipping the RSA consistency
         # check saves ~40 ms on every app start (each test server, each gunicorn worker).
         try:
@@ -305,4 +321,5 @@ def ensure_tls(data_dir: Path, hosts: tuple[str, ...] = (), now: dt.datetime | N
                 serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
             _write_public(cert_path, cert.public_bytes(serialization.Encoding.PEM))
             names_path.write_text("\n".join(names))
+        _keep_private(ca_key_path, key_path)
     return ca, cert_path, key_path

@@ -245,3 +245,23 @@ class TestPrivateKeyGivenAsPublicKey:
         assert signing.load_public_key(merchant_keys["public"]) is not None
         with pytest.raises(signing.KeyFormatError, match="not an X.509 SubjectPublicKeyInfo"):
             signing.load_public_key("QUJD")  # base64, no key at all
+
+
+def test_secret_files_made_readable_by_a_copy_are_0600_again(tmp_path, caplog):
+    """A data directory copied with `cp -r` (umask 022) or unpacked from an archive left the
+    signing key, the data key and the TLS keys readable by every user of the machine."""
+    import stat
+
+    from mockpay.crypto import Keyring
+    Keyring(tmp_path)
+    _, _, server_key = ensure_tls(tmp_path)
+    secrets_ = [tmp_path / "keys" / "alipay_private_key.pem", tmp_path / "keys" / "data.key",
+                tmp_path / "tls" / "ca-key.pem", server_key]
+    for path in secrets_:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+        path.chmod(0o644)  # as a copy leaves them
+    with caplog.at_level("WARNING"):
+        Keyring(tmp_path)
+        ensure_tls(tmp_path)
+    assert [stat.S_IMODE(p.stat().st_mode) for p in secrets_] == [0o600] * 4
+    assert sum("readable by other users" in r.getMessage() for r in caplog.records) == 4
