@@ -126,6 +126,7 @@ def _clock_json(clock, now: float) -> dict:
 
 
 @bp.get("/clock")
+@openapi.doc(response=admin_schemas.ClockSchema)
 def clock_show():
     """The mock clock: now, as ISO 8601 and epoch seconds, and its scale."""
     clock = services().clock
@@ -133,7 +134,7 @@ def clock_show():
 
 
 @bp.post("/clock/advance")
-@openapi.doc(request=admin_schemas.ClockAdvanceSchema)
+@openapi.doc(request=admin_schemas.ClockAdvanceSchema, response=admin_schemas.ClockAdvancedSchema)
 def clock_advance():
     """Move the mock clock forward (every worker sees it); what falls due is sent at once."""
     seconds = json_body().get("seconds")
@@ -156,7 +157,7 @@ def _notification_or_404(notification_id: int) -> dict:
 
 
 @bp.get("/notifications")
-@openapi.doc(query=admin_schemas.NotificationsQuerySchema)
+@openapi.doc(query=admin_schemas.NotificationsQuerySchema, response=admin_schemas.NotificationListSchema)
 def list_notifications():
     """notifyVaulting messages, newest first, each with its attempts."""
     status = query_str("status")
@@ -174,13 +175,14 @@ NOTIFICATION_ID = "<int:notification_id>"
 
 
 @bp.get(f"/notifications/{NOTIFICATION_ID}")
+@openapi.doc(response=admin_schemas.NotificationSchema)
 def get_notification(notification_id):
     """One notification and its attempts."""
     return jsonify(_notification_or_404(notification_id))
 
 
 @bp.post(f"/notifications/{NOTIFICATION_ID}/resend")
-@openapi.doc(status=202)
+@openapi.doc(response=admin_schemas.NotificationSchema, status=202)
 def resend_notification(notification_id):
     """Send a notification once more, now, outside its schedule."""
     svc = services()
@@ -195,6 +197,7 @@ def resend_notification(notification_id):
 # -- scenarios and 3DS challenges -----------------------------------------------------
 
 @bp.get("/scenarios")
+@openapi.doc(response=admin_schemas.ScenarioCatalogueSchema)
 def scenario_catalogue():
     """The rules in the order they are tried; ?clientId= puts that client's run-time set first."""
     client_id = request.args.get("clientId")
@@ -202,7 +205,7 @@ def scenario_catalogue():
 
 
 @bp.post("/scenarios/reset")
-@openapi.doc(request=admin_schemas.ScenarioResetSchema)
+@openapi.doc(request=admin_schemas.ScenarioResetSchema, response=admin_schemas.ScenarioResetResultSchema)
 def scenario_reset():
     """Restart sequences: {"clientId": ...} for one client, {} for all."""
     client_id = optional_string(json_body_or_empty(), "clientId")
@@ -215,7 +218,7 @@ def _known_client(client_id: str) -> None:
 
 
 @bp.put("/clients/<client_id>/scenarios")
-@openapi.doc(request=admin_schemas.ScenarioFileSchema)
+@openapi.doc(request=admin_schemas.ScenarioFileSchema, response=admin_schemas.ClientScenariosLoadedSchema)
 def put_client_scenarios(client_id):
     """Load a rule set (the YAML of a scenario file, or the same as JSON) for this client id only."""
     _known_client(client_id)
@@ -232,6 +235,7 @@ def put_client_scenarios(client_id):
 
 
 @bp.get("/clients/<client_id>/scenarios")
+@openapi.doc(response=admin_schemas.ClientScenariosSchema)
 def get_client_scenarios(client_id):
     """The rule set loaded for this client id: the text as it was PUT, and its rules."""
     svc = services()
@@ -245,6 +249,7 @@ def get_client_scenarios(client_id):
 
 
 @bp.delete("/clients/<client_id>/scenarios")
+@openapi.doc(response=admin_schemas.ClientScenariosDeletedSchema)
 def delete_client_scenarios(client_id):
     """Drop this client's rule set (and its sequence counts); the server's rules apply again."""
     return jsonify({"clientId": client_id, "deleted": services().scenarios.delete_client_set(client_id)})
@@ -254,7 +259,7 @@ COMPLETE_ACTIONS = {"success": "authenticate", "fail": "fail", "cancel": "cancel
 
 
 @bp.post("/vaults/<path:vaulting_request_id>/complete")
-@openapi.doc(request=admin_schemas.CompleteChallengeSchema)
+@openapi.doc(request=admin_schemas.CompleteChallengeSchema, response=admin_schemas.CompletedChallengeSchema)
 def complete_vault_challenge(vaulting_request_id):
     """Finish an open 3DS challenge without a browser:
     {"outcome": "success" | "fail" | "cancel", "clientId": optional, "otp": optional}."""

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields
 
+from ..codes import API_CODES
+from .responses import ResultSchema, VaultedPaymentMethodDetailSchema
+
 
 class AdminErrorDetailSchema(Schema):
     code = fields.String(required=True, metadata={"description": "BAD_REQUEST, NOT_FOUND, ..."})
@@ -78,3 +81,136 @@ class CompleteChallengeSchema(Schema):
     outcome = fields.String(required=True, metadata={"enum": ["success", "fail", "cancel"]})
     clientId = fields.String(metadata={"description": "needed when several clients used the vaultingRequestId"})
     otp = fields.String(metadata={"description": "the one-time code the scenario set, checked when given"})
+
+
+# -- admin-responses: the answers of the clock, notification, scenario and challenge
+# endpoints, as closed as the bodies the views build (api/admin.py, notify.Notifier._describe,
+# scenarios.Rule.describe / Scenarios.catalogue, vaulting.Vaulting.describe) ----------
+
+RESULT_STATUSES = ["S", "F", "U"]
+ATTEMPT_STATES = ["scheduled", "sending", "acked", "failed", "cancelled"]
+
+
+class ClockSchema(Schema):
+    now = fields.String(required=True, metadata={"description": "mock time, ISO 8601 with milliseconds"})
+    epoch = fields.Float(required=True, metadata={"description": "mock time, epoch seconds (3 decimals)"})
+    scale = fields.Float(required=True, metadata={"description": "mock seconds per real second"})
+    workerPid = fields.Integer(required=True, metadata={"description": "the worker that read the shared clock"})
+
+
+class ClockAdvancedSchema(ClockSchema):
+    advancedBy = fields.Float(required=True, metadata={"minimum": 0, "description": "the seconds asked for"})
+    dueNotificationAttempts = fields.Integer(required=True, metadata={
+        "minimum": 0, "description": "notification attempts now due (sent at once)"})
+
+
+class NotifyVaultingBodySchema(Schema):
+    """The notifyVaulting request mockpay sends (notify.notification_body)."""
+    result = fields.Nested(ResultSchema, required=True)
+    vaultingRequestId = fields.String(required=True)
+    paymentMethodDetail = fields.Nested(VaultedPaymentMethodDetailSchema,
+                                        metadata={"description": "when the vault is SUCCESS"})
+    vaultingCreateTime = fields.String(required=True)
+    metadata = fields.String()
+
+
+class NotificationAttemptSchema(Schema):
+    number = fields.Integer(required=True, metadata={"minimum": 1})
+    scheduleIndex = fields.Integer(required=True, allow_none=True, metadata={
+        "minimum": 1, "description": "1-based place in the retry schedule; null: a manual resend"})
+    manual = fields.Boolean(required=True)
+    state = fields.String(required=True, metadata={"enum": ATTEMPT_STATES})
+    scheduledAt = fields.String(required=True)
+    sentAt = fields.String(required=True, allow_none=True)
+    requestTime = fields.String(required=True, allow_none=True, metadata={"description": "the header sent"})
+    httpStatus = fields.Integer(required=True, allow_none=True)
+    error = fields.String(required=True, allow_none=True)
+    latencyMs = fields.Float(required=True, allow_none=True)
+    response = fields.String(required=True, allow_none=True, metadata={
+        "description": "the first 1024 bytes of the merchant's answer"})
+    workerPid = fields.Integer(required=True, allow_none=True)
+
+
+class NotificationSchema(Schema):
+    id = fields.Integer(required=True)
+    type = fields.String(required=True, metadata={"enum": ["notifyVaulting"]})
+    clientId = fields.String(required=True)
+    vaultingRequestId = fields.String(required=True)
+    url = fields.String(required=True)
+    status = fields.String(required=True, metadata={"enum": ["pending", "delivered", "given_up"]})
+    createdAt = fields.String(required=True)
+    deliveredAt = fields.String(required=True, allow_none=True)
+    nextAttemptAt = fields.String(required=True, allow_none=True)
+    maxAttempts = fields.Integer(required=True, metadata={"minimum": 1})
+    body = fields.Nested(NotifyVaultingBodySchema, required=True)
+    attempts = fields.List(fields.Nested(NotificationAttemptSchema), required=True)
+
+
+class NotificationListSchema(Schema):
+    notifications = fields.List(fields.Nested(NotificationSchema), required=True)
+
+
+class ScenarioRuleSchema(Schema):
+    """A rule as the catalogue lists it (scenarios.Rule.describe)."""
+    source = fields.String(required=True, metadata={"description": "the file, or client:<id> for a run-time set"})
+    line = fields.Integer(required=True)
+    name = fields.String(required=True, allow_none=True)
+    api = fields.String(required=True, metadata={"enum": sorted(API_CODES)})
+    description = fields.String(required=True, allow_none=True)
+    match = fields.String(required=True, metadata={"description": "the conditions, in words"})
+    matchSpec = fields.Dict(required=True, metadata={"description": "match: as written"})
+    cards = fields.List(fields.String(), required=True)
+    outcome = fields.String(required=True, metadata={"description": "the outcome, in words"})
+    resultStatus = fields.String(required=True, allow_none=True, metadata={
+        "enum": RESULT_STATUSES + [None], "description": "null for a sequence"})
+    resultCode = fields.String(required=True, allow_none=True, metadata={"description": "null for a sequence"})
+    sequence = fields.List(fields.Dict(), required=True, allow_none=True)
+    spec = fields.Dict(required=True, allow_none=True, metadata={"description": "outcome: as written"})
+
+
+class ScenarioDefaultSchema(Schema):
+    resultStatus = fields.String(required=True, metadata={"enum": RESULT_STATUSES})
+    resultCode = fields.String(required=True)
+    outcome = fields.String(required=True)
+    rule = fields.String(required=True)
+
+
+class ScenarioCatalogueSchema(Schema):
+    sources = fields.List(fields.String(), required=True)
+    rules = fields.List(fields.Nested(ScenarioRuleSchema), required=True, metadata={
+        "description": "in the order they are tried"})
+    default = fields.Nested(ScenarioDefaultSchema, required=True)
+
+
+class ScenarioResetResultSchema(Schema):
+    reset = fields.Integer(required=True, metadata={"minimum": 0, "description": "sequence counts dropped"})
+
+
+class ClientScenariosLoadedSchema(Schema):
+    clientId = fields.String(required=True)
+    rules = fields.List(fields.Nested(ScenarioRuleSchema), required=True)
+    default = fields.Dict(required=True, allow_none=True, metadata={"description": "default: as written"})
+
+
+class ClientScenariosSchema(ClientScenariosLoadedSchema):
+    source = fields.String(required=True, metadata={"description": "the text as it was PUT"})
+    updatedAt = fields.String(required=True)
+
+
+class ClientScenariosDeletedSchema(Schema):
+    clientId = fields.String(required=True)
+    deleted = fields.Boolean(required=True, metadata={"description": "false: the client had no set"})
+
+
+class CompletedChallengeSchema(Schema):
+    """The vault once its challenge is over: inquireVaulting's answer, with clientId and redirectUrl."""
+    result = fields.Nested(ResultSchema, required=True)
+    vaultingRequestId = fields.String(required=True)
+    vaultingStatus = fields.String(required=True, metadata={"enum": ["SUCCESS", "FAIL"]})
+    vaultingResultCode = fields.String(required=True, allow_none=True)
+    vaultingResultMessage = fields.String(required=True, allow_none=True)
+    paymentMethodDetail = fields.Nested(VaultedPaymentMethodDetailSchema,
+                                        metadata={"description": "when vaultingStatus is SUCCESS"})
+    metadata = fields.String()
+    clientId = fields.String(required=True)
+    redirectUrl = fields.String(required=True, allow_none=True)

@@ -79,11 +79,12 @@ class ChallengeSchema(Schema):
 class VaultSchema(Schema):
     clientId = fields.String(required=True)
     vaultingRequestId = fields.String(required=True)
-    status = _s("SUCCESS, FAIL or PROCESSING", required=True)
+    status = fields.String(required=True, metadata={"enum": ["SUCCESS", "FAIL", "PROCESSING"]})
     result = fields.Nested(ResultSchema, required=True)
     vaultingResultCode = fields.String(required=True, allow_none=True)
     vaultingResultMessage = fields.String(required=True, allow_none=True)
-    source = _s("api (vaultPaymentMethod) or session (the hosted page)", required=True)
+    source = fields.String(required=True, metadata={
+        "enum": ["api", "session"], "description": "api (vaultPaymentMethod) or session (the hosted page)"})
     card = fields.Nested(VaultCardSchema, required=True)
     cardToken = fields.String(required=True, allow_none=True)
     paymentMethodDetail = fields.Raw(required=True, allow_none=True,
