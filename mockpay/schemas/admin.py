@@ -7,6 +7,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields
 
 from ..codes import API_CODES
+from ..notify import STATUSES as NOTIFICATION_STATUSES
 from .responses import ResultSchema, VaultedPaymentMethodDetailSchema
 
 
@@ -60,7 +61,7 @@ class ClockAdvanceSchema(Schema):
 
 
 class NotificationsQuerySchema(Schema):
-    status = fields.String(metadata={"enum": ["pending", "delivered", "given_up"]})
+    status = fields.String(metadata={"enum": list(NOTIFICATION_STATUSES)})
     vaultingRequestId = fields.String()
     clientId = fields.String()
     limit = fields.Integer(metadata={"minimum": 1, "maximum": 1000, "description": "default 100"})
@@ -83,7 +84,7 @@ class CompleteChallengeSchema(Schema):
     otp = fields.String(metadata={"description": "the one-time code the scenario set, checked when given"})
 
 
-# -- admin-responses: the answers of the clock, notification, scenario and challenge
+# -- the answers of the clock, notification, scenario and challenge
 # endpoints, as closed as the bodies the views build (api/admin.py, notify.Notifier._describe,
 # scenarios.Rule.describe / Scenarios.catalogue, vaulting.Vaulting.describe) ----------
 
@@ -137,7 +138,7 @@ class NotificationSchema(Schema):
     clientId = fields.String(required=True)
     vaultingRequestId = fields.String(required=True)
     url = fields.String(required=True)
-    status = fields.String(required=True, metadata={"enum": ["pending", "delivered", "given_up"]})
+    status = fields.String(required=True, metadata={"enum": list(NOTIFICATION_STATUSES)})
     createdAt = fields.String(required=True)
     deliveredAt = fields.String(required=True, allow_none=True)
     nextAttemptAt = fields.String(required=True, allow_none=True)
