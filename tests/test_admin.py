@@ -332,3 +332,25 @@ def test_the_content_type_named_in_an_error_never_carries_a_card_number(admin):
                           content_type="text/4054695723100768")
     message = response.get_json()["error"]["message"]
     assert "4054695723100768" not in message and message.startswith("content-type must be application/json")
+
+
+@pytest.mark.parametrize("path, body, takes", [
+    ("/_mockpay/clients", {"clientId": "TYPO", "publicKy": "x"}, "clientId, publicKey"),
+    ("/_mockpay/clock/advance", {"seconds": 60, "second": 60}, "seconds"),
+    ("/_mockpay/scenarios/reset", {"client": "SANDBOX_TEST"}, "clientId"),
+    ("/_mockpay/vaults/adm-typo/complete", {"outcome": "success", "otpp": "000000"}, "outcome, clientId, otp"),
+    ("/_mockpay/reset", {"clientID": "SANDBOX_TEST"}, "clientId"),
+])
+def test_a_field_the_admin_body_does_not_take_is_refused_and_nothing_is_done(admin, ams, services, path, body,
+                                                                             takes):
+    """The views read the fields they know and ignored the rest, so a typo was a different
+    call: {"otpp": ...} completed a challenge without checking its code, {"client": ...}
+    restarted every client's sequences. Only /reset refused unknown fields."""
+    ams.call(VAULT, vault_body("adm-typo", CHALLENGE_CARD))
+    clock_before = services.clock.now()
+    typo = next(k for k in body if k not in takes.split(", "))
+    message = error_of(admin.post(path, json=body), 400, "BAD_REQUEST")
+    assert message == f"unknown field {typo!r}; the body takes {takes}"
+    assert services.clients.get("TYPO") is None
+    assert services.clock.now() - clock_before < 30
+    assert ams.call(INQUIRE, {"vaultingRequestId": "adm-typo"})["vaultingStatus"] == "PROCESSING"

@@ -41,7 +41,10 @@ def _admin_error(exc: AdminError):
     return jsonify(body), exc.status
 
 
-def json_body() -> dict:
+def json_body(schema: type | None = None) -> dict:
+    """The request's JSON object; 400 for anything else. With `schema` (the one the OpenAPI
+    document declares for the body), a field it does not declare is refused, so that a
+    typo ("otpp") is an error rather than a silently different call."""
     if not request.is_json:
         got = redact_card_numbers(request.mimetype[:100]) or "none"  # a header: never echo a card number
         raise AdminError(400, "BAD_REQUEST", f"content-type must be application/json (got {got})")
@@ -56,6 +59,12 @@ def json_body() -> dict:
         where = _admin_path(*found)
         raise AdminError(400, "BAD_REQUEST", f"{redact_card_numbers(where)[:120]} is not valid Unicode: it holds "
                                              "a lone surrogate (a \\ud800-\\udfff escape without its pair)")
+    if schema is not None:
+        known = tuple(schema._declared_fields)
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            name = redact_card_numbers(unknown[0])[:64]  # (the sender's key: never echo a card number)
+            raise AdminError(400, "BAD_REQUEST", f"unknown field {name!r}; the body takes {', '.join(known)}")
     return data
 
 
@@ -64,9 +73,9 @@ def _admin_path(path: tuple, in_key: bool) -> str:
     return f"a key of {where}" if in_key else where
 
 
-def json_body_or_empty() -> dict:
+def json_body_or_empty(schema: type | None = None) -> dict:
     """{} for no body at all; otherwise json_body(), so a broken body is a 400, never "everything"."""
-    return {} if not request.get_data(cache=True).strip() else json_body()
+    return {} if not request.get_data(cache=True).strip() else json_body(schema)
 
 
 def optional_string(data: dict, name: str) -> str | None:
@@ -90,7 +99,7 @@ def health():
 @openapi.doc(request=admin_schemas.NewClientSchema, response=admin_schemas.ClientSchema, status=201)
 def add_client():
     """Register a merchant client (or replace its key); without publicKey, mockpay generates the key pair."""
-    data = json_body()
+    data = json_body(admin_schemas.NewClientSchema)
     public_key = optional_string(data, "publicKey")
     try:
         client = services().clients.add(data.get("clientId"), public_key=public_key, generate=public_key is None)
@@ -137,7 +146,7 @@ def clock_show():
 @openapi.doc(request=admin_schemas.ClockAdvanceSchema, response=admin_schemas.ClockAdvancedSchema)
 def clock_advance():
     """Move the mock clock forward (every worker sees it); what falls due is sent at once."""
-    seconds = json_body().get("seconds")
+    seconds = json_body(admin_schemas.ClockAdvanceSchema).get("seconds")
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
         seconds = math.nan  # a JSON string, boolean or null: the clock refuses it, in its own words
     svc = services()
@@ -208,7 +217,7 @@ def scenario_catalogue():
 @openapi.doc(request=admin_schemas.ScenarioResetSchema, response=admin_schemas.ScenarioResetResultSchema)
 def scenario_reset():
     """Restart sequences: {"clientId": ...} for one client, {} for all."""
-    client_id = optional_string(json_body_or_empty(), "clientId")
+    client_id = optional_string(json_body_or_empty(admin_schemas.ScenarioResetSchema), "clientId")
     return jsonify({"reset": services().scenarios.reset_state(client_id)})
 
 
@@ -263,7 +272,7 @@ COMPLETE_ACTIONS = {"success": "authenticate", "fail": "fail", "cancel": "cancel
 def complete_vault_challenge(vaulting_request_id):
     """Finish an open 3DS challenge without a browser:
     {"outcome": "success" | "fail" | "cancel", "clientId": optional, "otp": optional}."""
-    data = json_body()
+    data = json_body(admin_schemas.CompleteChallengeSchema)
     outcome = data.get("outcome")
     if not isinstance(outcome, str) or outcome not in COMPLETE_ACTIONS:  # a list or object is unhashable
         raise AdminError(400, "BAD_REQUEST", 'outcome must be "success", "fail" or "cancel"')
@@ -359,10 +368,7 @@ def get_vault(vaulting_request_id):
 @openapi.doc(request=ops_schemas.ResetRequestSchema, response=ops_schemas.ResetSchema)
 def reset():
     """Delete recorded state: everything (no body, or {}) or one client's ({"clientId": ...})."""
-    data = json_body_or_empty()
-    unknown = sorted(set(data) - {"clientId"})
-    if unknown:
-        raise AdminError(400, "BAD_REQUEST", f"unknown field {unknown[0]!r}; the body is {{}} or {{\"clientId\": ...}}")
+    data = json_body_or_empty(ops_schemas.ResetRequestSchema)
     client_id = data.get("clientId")
     if client_id is not None and (not isinstance(client_id, str) or not client_id):
         raise AdminError(400, "BAD_REQUEST", "clientId must be a non-empty string")
