@@ -14,6 +14,7 @@ import re
 import sys
 
 from .cards import redact_card_numbers
+from .text import CONTROL
 
 FORMATS = ("text", "json")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -29,11 +30,6 @@ def _redact_value(value):
     return value
 
 
-# Control characters (line breaks included) a client can put in what a line quotes (the
-# request path: /v1/x%0A... decodes to a line break), written as escapes.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
 def _escape_control(match: re.Match) -> str:
     return repr(match.group())[1:-1]
 
@@ -46,7 +42,9 @@ class TextFormatter(logging.Formatter):
         super().__init__(fmt, datefmt)
 
     def formatMessage(self, record: logging.LogRecord) -> str:
-        return _CONTROL.sub(_escape_control, super().formatMessage(record))
+        # control characters (line breaks included) a client can put in what a line quotes
+        # (the request path: /v1/x%0A... decodes to a line break), written as escapes
+        return CONTROL.sub(_escape_control, super().formatMessage(record))
 
     def format(self, record: logging.LogRecord) -> str:
         return redact_card_numbers(super().format(record))

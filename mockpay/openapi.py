@@ -26,7 +26,7 @@ from .schemas.fields import AmsBoolean, AmsInteger, AmsString
 
 OPENAPI_VERSION = "3.1.0"
 ASCII_PATTERN = "^[\\x20-\\x7e]*$"
-# what every AmsString refuses whatever else it allows (schemas.fields._CONTROL)
+# what every AmsString refuses whatever else it allows (text.CONTROL)
 NO_CONTROL_PATTERN = "^[^\\x00-\\x1f\\x7f]*$"
 STATUS_TEXT = {200: "OK", 201: "Created", 202: "Accepted", 204: "No content"}
 

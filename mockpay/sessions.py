@@ -90,28 +90,23 @@ class VaultingSessions:
         existing = self.store.get_session_by_request(client_id, request_id)
         if existing is not None:
             return Reply(self._replay(existing, digest))
-        if self.store.get_vault(client_id, request_id) is not None:
-            self._vault_has_the_id()
 
         self.scenarios.client_set(client_id)  # compiled (and cached) before taking the write lock
         # One transaction decides and stores, as for vaultPaymentMethod: an identical request
         # that stored the session meanwhile is replayed before any rule is asked, so that it
-        # does not count as a step of a sequence.
+        # does not count as a step of a sequence. One id, one vaulting: an id a vault has is
+        # refused (looked up in the transaction, so that another worker's vault counts too).
         with self.store.tx() as db:
             raced = self.store.get_session_by_request_in(db, client_id, request_id)
             if raced is None and self.store.get_vault_in(db, client_id, request_id) is not None:
-                self._vault_has_the_id()  # a vault stored since the look above (another worker)
+                raise AmsError("REPEAT_REQ_INCONSISTENT",
+                               "vaultingRequestId was already used by a vaultPaymentMethod request")
             if raced is None:
                 outcome = self.scenarios.choose(client_id, "createVaultingSession", req, None, db=db)
                 reply = self._store_outcome(db, client_id, req, digest, outcome, links)
         if raced is not None:
             return Reply(self._replay(raced, digest))
         return reply
-
-    @staticmethod
-    def _vault_has_the_id():
-        raise AmsError("REPEAT_REQ_INCONSISTENT",
-                       "vaultingRequestId was already used by a vaultPaymentMethod request")
 
     def _store_outcome(self, db, client_id: str, req: dict, digest: str, outcome, links: SessionLinks) -> Reply:
         """Within the transaction of create: the answer to `outcome`, and the session it stores."""

@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# C0 control characters and DEL: refused in AMS strings, escaped in log lines
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def utf8_ok(text: str) -> bool:

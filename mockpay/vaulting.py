@@ -107,8 +107,6 @@ class Vaulting:
         existing = self.store.get_vault(client_id, request_id)
         if existing is not None:
             return Reply(self._replay(self.expire_if_due(existing), digest))
-        if req.get("_source") != "session" and self.store.get_session_by_request(client_id, request_id):
-            self._session_has_the_id()
 
         card = dict(req["paymentMethodDetail"]["card"])
         token = card.get("cardToken")
@@ -129,24 +127,21 @@ class Vaulting:
         # One transaction decides and stores: an identical request that stored the vault
         # meanwhile (another worker) is replayed before any rule is asked, so that its call
         # does not count as a step of a sequence, and the step it would have taken is the
-        # next request's.
+        # next request's. One id, one vaulting: as createVaultingSession refuses an id a
+        # vault has, an id a session has is refused here (looked up in the transaction, so
+        # that a session stored by another worker a moment ago counts too).
         with self.store.tx() as db:
             raced = self.store.get_vault_in(db, client_id, request_id)
             if raced is None and req.get("_source") != "session" and \
                     self.store.get_session_by_request_in(db, client_id, request_id):
-                self._session_has_the_id()  # a session stored since the look above (another worker)
+                raise AmsError("REPEAT_REQ_INCONSISTENT",
+                               "vaultingRequestId was already used by a createVaultingSession request")
             if raced is None:
                 outcome = self.scenarios.choose(client_id, "vaultPaymentMethod", matched, number, db=db)
                 reply = self._store_outcome(db, client_id, req, card, number, token, digest, outcome, links)
         if raced is not None:
             return Reply(self._replay(raced, digest))
         return reply
-
-    @staticmethod
-    def _session_has_the_id():
-        # as createVaultingSession refuses an id a vault has: one id, one vaulting
-        raise AmsError("REPEAT_REQ_INCONSISTENT",
-                       "vaultingRequestId was already used by a createVaultingSession request")
 
     def _store_outcome(self, db, client_id: str, req: dict, card: dict, number: str, token: str | None,
                        digest: str, outcome: Outcome, links: Links) -> Reply:
@@ -337,12 +332,12 @@ class Vaulting:
                     self.store.update_vault(db, row["id"], {"challenge": store_mod.dumps(challenge),
                                                             "updated_at": now})
                     wrong = self.store.get_vault_by_id_in(db, row["id"])
+                    left = OTP_ATTEMPTS - challenge["wrong_codes"]
             else:
                 final = self._finish_challenge(db, row, action, now)
         if expired is not None:
             raise ChallengeError("EXPIRED", "the challenge expired before it was completed", expired)
         if wrong is not None:
-            left = OTP_ATTEMPTS - json.loads(wrong["challenge"])["wrong_codes"]
             raise ChallengeError("WRONG_CODE", f"the one-time code is not correct ({tries(left)} left)", wrong,
                                  tries_left=left)
         return final

@@ -10,21 +10,21 @@ VAULT = "/ams/api/v1/vaults/vaultPaymentMethod"
 CREATE = "/ams/api/v1/vaults/createVaultingSession"
 
 
-def _after_first_look(monkeypatch, store, method: str, request_id: str, competitor) -> list:
-    """Make `store.<method>` answer what it read, but only after `competitor()` (another
-    worker's request) has committed: the window between the check and the write."""
-    original = getattr(store, method)
+def _before_the_transaction(monkeypatch, scenarios, competitor) -> list:
+    """Run `competitor()` (another worker's request) to its commit at the last step before
+    a request's write transaction (its client's rule set made ready, which both APIs do
+    just before): the window between the request's start and its write."""
+    original = scenarios.client_set
     answers: list = []
     staged: list = []
 
-    def look(client_id, vaulting_request_id):
-        seen = original(client_id, vaulting_request_id)
-        if vaulting_request_id == request_id and not staged:
-            staged.append(True)  # once: the competitor's own first look is not staged again
+    def ready(client_id):
+        if not staged:
+            staged.append(True)  # once: the competitor's own step is not staged again
             answers.append(competitor())
-        return seen
+        return original(client_id)
 
-    monkeypatch.setattr(store, method, look)
+    monkeypatch.setattr(scenarios, "client_set", ready)
     return answers
 
 
@@ -32,9 +32,10 @@ def test_a_session_and_a_direct_vault_racing_for_one_id_make_one_of_them(ams, se
     """createVaultingSession and vaultPaymentMethod with one vaultingRequestId, at the same
     moment on two workers: one id, one vaulting (README). Each checked for the other
     before its transaction only, so both were stored and answered S, and the buyer's page
-    then said "already used" for a session it had just been given."""
-    competitor = _after_first_look(monkeypatch, services.store, "get_vault", "race-1",
-                                   lambda: ams.call(VAULT, vault_body("race-1")))
+    then said "already used" for a session it had just been given. (Each now checks in
+    its transaction only.)"""
+    competitor = _before_the_transaction(monkeypatch, services.scenarios,
+                                         lambda: ams.call(VAULT, vault_body("race-1")))
     answer = ams.call(CREATE, session_body("race-1"))
     assert competitor[0]["result"]["resultCode"] == "SUCCESS"
     assert answer["result"]["resultCode"] == "REPEAT_REQ_INCONSISTENT"
@@ -45,8 +46,8 @@ def test_a_session_and_a_direct_vault_racing_for_one_id_make_one_of_them(ams, se
 
 def test_a_direct_vault_and_a_session_racing_for_one_id_make_one_of_them(ams, services, monkeypatch):
     """The other way round: the session is stored between the vault's check and its transaction."""
-    competitor = _after_first_look(monkeypatch, services.store, "get_session_by_request", "race-2",
-                                   lambda: ams.call(CREATE, session_body("race-2")))
+    competitor = _before_the_transaction(monkeypatch, services.scenarios,
+                                         lambda: ams.call(CREATE, session_body("race-2")))
     answer = ams.call(VAULT, vault_body("race-2"))
     assert competitor[0]["result"]["resultCode"] == "SUCCESS"
     assert answer["result"]["resultCode"] == "REPEAT_REQ_INCONSISTENT"

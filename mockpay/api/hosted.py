@@ -44,14 +44,11 @@ def _closed(exc: SessionClosed) -> Response:
     return _no_store(Response(html, status=CLOSED_STATUS[exc.reason], content_type="text/html; charset=utf-8"))
 
 
-# Never sent back by the server: the page keeps the typed card number in the
-# browser (sessionStorage) across an error round-trip, masked with a pad that only
-# the open session's form carries; the CVV is dropped.
-NOT_ECHOED = ("cardNumber", "cvv")
-
-
 def _form(session, values=None, errors=None, status: int = 200) -> Response:
-    values = {k: v for k, v in (values or {}).items() if k not in NOT_ECHOED}
+    """The card form; `values` are what sessions.submit gives back, never the card number
+    nor the CVV (the page keeps the typed number in the browser, in sessionStorage, across
+    an error round-trip, masked with a pad only the open session's form carries)."""
+    values = values or {}
     nonce = secrets.token_urlsafe(18)
     html = render_template("session_form.html", session_id=session["session_id"],
                            expires_at=iso(session["expires_at"]), values=values, errors=errors or {},

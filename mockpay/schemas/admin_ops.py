@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields
 
+from ..state import VAULT_STATUSES
 from .responses import ResultSchema
 
 
@@ -79,7 +80,7 @@ class ChallengeSchema(Schema):
 class VaultSchema(Schema):
     clientId = fields.String(required=True)
     vaultingRequestId = fields.String(required=True)
-    status = fields.String(required=True, metadata={"enum": ["SUCCESS", "FAIL", "PROCESSING"]})
+    status = fields.String(required=True, metadata={"enum": list(VAULT_STATUSES)})
     result = fields.Nested(ResultSchema, required=True)
     vaultingResultCode = fields.String(required=True, allow_none=True)
     vaultingResultMessage = fields.String(required=True, allow_none=True)

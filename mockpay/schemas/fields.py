@@ -11,8 +11,8 @@ import re
 from marshmallow import ValidationError, fields
 
 from ..cards import could_hold_card_number, detect_brand, luhn_ok, security_code_problem
+from ..text import CONTROL
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 CARD_BRANDS = (
     "AMEX", "BC", "CARNET", "CARTES_BANCAIRES", "CITI", "CUP", "DINERS", "DISCOVER", "ELO",
@@ -66,7 +66,7 @@ class AmsString(fields.String):
             raise self.make_error("empty")
         if len(value) > self.max_length:
             raise self.make_error("too_long", max=self.max_length)
-        if _CONTROL.search(value):
+        if CONTROL.search(value):
             raise self.make_error("control")
         if self.ascii_only and not value.isascii():
             raise self.make_error("ascii")
