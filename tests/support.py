@@ -7,6 +7,7 @@ import functools
 import json
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -125,6 +126,12 @@ def response_verifies(path: str, headers, body: str | bytes, alipay_public_key: 
         return False
     return sdk_verify(method, path, headers["client-id"], headers["response-time"], body,
                       signature.split("signature=")[1], alipay_public_key)
+
+
+def digits_shown(text: str, digits: str) -> bool:
+    """`digits` (a CVV, say) as a value of its own: not inside a longer number, a time, a latency,
+    or random hex such as a page's nonce or a token, where any three digits turn up by chance."""
+    return re.search(rf"(?<![0-9A-Za-z.,:]){digits}(?![0-9A-Za-z])", text) is not None
 
 
 def free_port() -> int:
