@@ -30,7 +30,7 @@ import yaml
 from marshmallow import RAISE, Schema, ValidationError, fields, validates_schema
 from marshmallow.validate import Length, OneOf, Range, Regexp
 
-from .cards import luhn_ok
+from .cards import luhn_ok, redact_card_numbers
 from .codes import API_CODES, FAILURE_REASONS, RESULT_CODES
 from .schemas import flatten_errors
 from .schemas import payment_methods as payment_method_schemas
@@ -292,8 +292,17 @@ def _is_operator_map(value) -> bool:
     return isinstance(value, dict) and bool(value) and all(k in MATCH_OPERATORS for k in value)
 
 
-def _normalise(value, f: fields.Field | None):
-    """A rule's value in the form the request schema loads it (booleans as "true"/"false", upper-case choices)."""
+def refusal_rule(specs) -> bool:
+    """Every outcome is PARAM_ILLEGAL: the rule may then name a value the API refuses (the
+    built-in "expiryMonth 13" rule does): it describes the validation answer, as Antom's
+    sandbox table does, though validation answers before any rule is asked."""
+    return bool(specs) and all(isinstance(o, dict) and o.get("resultCode") == "PARAM_ILLEGAL" for o in specs)
+
+
+def _normalise(value, f: fields.Field | None, refused_ok: bool = False):
+    """A rule's value in the form the request schema loads it (booleans as "true"/"false", upper-case
+    choices). A value the API refuses could never match (`expiryMonth: 8` for "08"), so it is an
+    error at load, unless `refused_ok` (see refusal_rule)."""
     if isinstance(value, bool):
         value = "true" if value else "false"
     elif isinstance(value, int):
@@ -304,10 +313,16 @@ def _normalise(value, f: fields.Field | None):
         if value.lower() not in ("true", "false"):
             raise ValueError('must be "true" or "false"')
         return value.lower()
-    if isinstance(f, AmsString) and f.choices and f.ignore_case:
-        if value.upper() not in f.choices:
-            raise ValueError(f"must be one of {', '.join(f.choices)}")
-        return value.upper()
+    if isinstance(f, AmsString):
+        try:
+            return f.deserialize(value)  # as the request loads it (choices upper-cased)
+        except ValidationError as exc:
+            if refused_ok:
+                return value
+            hint = f' (quote it: "{int(value):02d}")' if value.isdigit() and f.pattern and \
+                f.pattern.fullmatch(f"{int(value):02d}") else ""
+            raise ValueError(f"{redact_card_numbers(repr(value))} could never match: the API refuses it, "
+                             f"as it {' and '.join(exc.messages)}{hint}") from None
     return value
 
 
@@ -384,7 +399,7 @@ def _card_values(key: str, value) -> list[str]:
     return out
 
 
-def compile_match(match, api: str) -> tuple[list[Condition], dict]:
+def compile_match(match, api: str, refused_ok: bool = False) -> tuple[list[Condition], dict]:
     """The `match:` mapping -> conditions, plus errors shaped like the YAML (for line numbers).
 
     Keys: `cardNo` (one number or a list), `bin` (a prefix or a list), or a
@@ -423,7 +438,7 @@ def compile_match(match, api: str) -> tuple[list[Condition], dict]:
                     conditions.append(Condition("#card", "equals", numbers[0]) if len(numbers) == 1
                                       else Condition("#card", "in", tuple(numbers)))
                     continue
-                conditions.append(replace(_condition(path, value, f), written=prefix + key))
+                conditions.append(replace(_condition(path, value, f, refused_ok), written=prefix + key))
             except ValueError as exc:
                 err[key] = [str(exc)]
 
@@ -431,15 +446,15 @@ def compile_match(match, api: str) -> tuple[list[Condition], dict]:
     return conditions, errors
 
 
-def _condition(path: str, value, f) -> Condition:
+def _condition(path: str, value, f, refused_ok: bool = False) -> Condition:
     if isinstance(f, fields.Nested) and not (isinstance(value, dict) and list(value) == ["present"]):
         raise ValueError(f"{path} is an object: match one of its fields, or use {{present: true|false}}")
     if isinstance(value, list):
         if not value:
             raise ValueError("an empty list matches nothing")
-        return Condition(path, "in", tuple(_normalise(v, f) for v in value))
+        return Condition(path, "in", tuple(_normalise(v, f, refused_ok) for v in value))
     if not isinstance(value, dict):
-        return Condition(path, "equals", _normalise(value, f))
+        return Condition(path, "equals", _normalise(value, f, refused_ok))
     if len(value) != 1:
         raise ValueError(f"give one operator of {', '.join(MATCH_OPERATORS)}")
     (op, arg), = value.items()
@@ -457,14 +472,14 @@ def _condition(path: str, value, f) -> Condition:
     if op == "in":
         if not isinstance(arg, list) or not arg:
             raise ValueError("in must be a non-empty list")
-        return Condition(path, "in", tuple(_normalise(v, f) for v in arg))
+        return Condition(path, "in", tuple(_normalise(v, f, refused_ok) for v in arg))
     if op == "prefix":
         items = arg if isinstance(arg, list) else [arg]
         prefixes = tuple(_normalise(v, None) for v in items)
         if isinstance(f, AmsString) and f.choices and f.ignore_case:  # the API loads them upper-cased
             prefixes = tuple(p.upper() for p in prefixes)
         return Condition(path, "prefix", prefixes)
-    return Condition(path, "equals", _normalise(arg, f))
+    return Condition(path, "equals", _normalise(arg, f, refused_ok))
 
 
 class RuleSchema(Strict):
@@ -493,7 +508,8 @@ class RuleSchema(Strict):
             problems = outcome_problems(item, api)
             if problems:
                 errors.setdefault("sequence", {})[i] = problems
-        _, match_errors = compile_match(data["match"], api)
+        specs = data.get("sequence") or ([data["outcome"]] if "outcome" in data else [])
+        _, match_errors = compile_match(data["match"], api, refusal_rule(specs))
         if match_errors:
             errors["match"] = match_errors
         if errors:
@@ -846,9 +862,9 @@ def parse(text: str, source: str) -> ScenarioSet:
     for i, spec in enumerate(loaded["rules"]):
         line = _line_of(node, ("rules", i)) or 1
         api = spec["api"]
-        conditions, _ = compile_match(spec["match"], api)
-        label = f"{source}:{line}" + (f" {spec['name']}" if spec.get("name") else "")
         specs = tuple(spec["sequence"]) if "sequence" in spec else (spec["outcome"],)
+        conditions, _ = compile_match(spec["match"], api, refusal_rule(specs))
+        label = f"{source}:{line}" + (f" {spec['name']}" if spec.get("name") else "")
         rules.append(Rule(
             source=source, line=line, index=i, api=api, name=spec.get("name"),
             description=spec.get("description"), conditions=tuple(conditions), match=spec["match"],

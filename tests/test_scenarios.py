@@ -328,6 +328,48 @@ class TestInvalidFiles:
         assert any(i.line == line and fragment in str(i) for i in issues), [str(i) for i in issues]
         assert all(str(i).startswith("ci/rules.yaml:") for i in issues)
 
+    @pytest.mark.parametrize("match, fragment", [
+        ("{expiryMonth: 8}", "match.expiryMonth: '8' could never match: the API refuses it, as it must be "
+                             '01 to 12 (quote it: "08")'),
+        ('{expiryMonth: [8, "09"]}', "'8' could never match"),
+        ("{expiryMonth: {in: [\"09\", 8]}}", "'8' could never match"),
+        ("{expiryMonth: {equals: 8}}", "'8' could never match"),
+        ("{brand: VISAX}", "'VISAX' could never match: the API refuses it, as it must be one of AMEX,"),
+        ('{vaultingRequestId: ""}', "must not be empty"),
+        ("{vaultingRequestId: " + "x" * 65 + "}", "must be at most 64 characters"),
+        ('{cardholderName: {firstName: "4054695723100768"}}',
+         "'405469******0768' could never match: the API refuses it, as it must not contain a card number"),
+    ])
+    def test_a_value_the_api_refuses_could_never_match(self, match, fragment):
+        issues = issues_of(f"rules:\n  - match: {match}\n    outcome: {{resultCode: RISK_REJECT}}\n")
+        assert any(i.line == 2 and fragment in str(i) for i in issues), [str(i) for i in issues]
+        assert VISA_OK not in " ".join(map(str, issues))
+
+    def test_a_param_illegal_rule_may_name_a_refused_value_as_antoms_table_does(self):
+        rules = sc.parse(doc("""
+            rules:
+              - match: {expiryMonth: "13"}
+                outcome: {resultCode: PARAM_ILLEGAL}
+              - match: {cvv: "99"}
+                sequence: [{resultCode: PARAM_ILLEGAL}, {resultCode: PARAM_ILLEGAL}]
+            """), "f.yaml").rules
+        assert [c.value for r in rules for c in r.conditions] == ["13", "99"]
+        # one other outcome in the rule and the value is an error again
+        issues = issues_of("rules:\n  - match: {cvv: \"99\"}\n"
+                           "    sequence: [{resultCode: PARAM_ILLEGAL}, {resultCode: SUCCESS}]\n")
+        assert any("'99' could never match" in str(i) for i in issues), [str(i) for i in issues]
+
+    def test_values_the_api_takes_load_as_the_api_loads_them(self, tmp_path):
+        engine = engine_for(tmp_path, """
+            rules:
+              - match: {expiryMonth: "08", brand: visa, terminalType: app}
+                outcome: {resultCode: RISK_REJECT}
+            """)
+        rule = engine.sets[0].rules[0]
+        assert sorted(c.value for c in rule.conditions) == ["08", "APP", "VISA"]
+        assert engine.choose("C", "vaultPaymentMethod", request(terminal="APP", brand="VISA")).result_code \
+            == "RISK_REJECT"
+
     def test_all_problems_of_all_files_are_reported(self, tmp_path):
         (tmp_path / "a.yaml").write_text("rules:\n  - outcome: {resultCode: NOPE}\n")
         (tmp_path / "b.yaml").write_text("rules: [\n")
