@@ -433,6 +433,10 @@ def compile_match(match, api: str, refused_ok: bool = False) -> tuple[list[Condi
                 path, f, problem = resolve_path(api, prefix + key)
                 if problem:
                     raise ValueError(problem)
+                if isinstance(value, dict) and len(value) == 1 and set(value) <= {"equals", "in"}:
+                    (op, arg), = value.items()
+                    if path in (CARD_PATH, "cardNo") and (op == "equals" or isinstance(arg, list)):
+                        value = arg  # {equals: n} and {in: [...]} are the plain forms, Luhn-checked
                 if path in (CARD_PATH, "cardNo") and not isinstance(value, dict):
                     numbers = _card_values("cardNo", value)
                     conditions.append(Condition("#card", "equals", numbers[0]) if len(numbers) == 1

@@ -298,6 +298,9 @@ class TestInvalidFiles:
         ("rules:\n  - match: {cardNo: \"4054695723100768\"}\n    outcom: {resultCode: SUCCESS}\n", 3,
          "outcom: unknown key"),
         ("rules:\n  - match: {cardNo: \"4054695723100769\"}\n    outcome: {}\n", 2, "fails the Luhn check"),
+        ("rules:\n  - match: {cardNo: {equals: \"4054695723100769\"}}\n    outcome: {}\n", 2, "fails the Luhn check"),
+        ("rules:\n  - match: {cardNo: {in: [\"4054695723100768\", \"4054695723100769\"]}}\n    outcome: {}\n", 2,
+         "4054695723100769 fails the Luhn check"),
         ("rules:\n  - match: {terminalTyp: APP}\n    outcome: {}\n", 2,
          "terminalTyp is not a request field of vaultPaymentMethod (did you mean terminalType?)"),
         ("rules:\n  - match: {userAgent: x}\n    outcome: {}\n", 2, "userAgent is ambiguous"),
@@ -358,6 +361,17 @@ class TestInvalidFiles:
         issues = issues_of("rules:\n  - match: {cvv: \"99\"}\n"
                            "    sequence: [{resultCode: PARAM_ILLEGAL}, {resultCode: SUCCESS}]\n")
         assert any("'99' could never match" in str(i) for i in issues), [str(i) for i in issues]
+
+    def test_card_numbers_given_with_equals_or_in_are_card_rules(self, tmp_path):
+        engine = engine_for(tmp_path, """
+            rules:
+              - match: {cardNo: {equals: "5162774114974622"}}
+                outcome: {resultCode: RISK_REJECT}
+              - match: {cardNo: {in: ["4054695723100768"]}}
+                outcome: {resultCode: PROCESS_FAIL}
+            """)
+        assert [r.card_numbers() for r in engine.rules] == [["5162774114974622"], ["4054695723100768"]]
+        assert engine.choose("C", "vaultPaymentMethod", request(), card_no=VISA_OK).result_code == "PROCESS_FAIL"
 
     def test_values_the_api_takes_load_as_the_api_loads_them(self, tmp_path):
         engine = engine_for(tmp_path, """
