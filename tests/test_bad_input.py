@@ -117,7 +117,8 @@ CARD_NUMBERS = [
 ]
 
 
-@pytest.mark.parametrize("api", [a for a in APIS if a.name in ("vaultPaymentMethod", "cacheCard")], ids=str)
+@pytest.mark.parametrize("api", [a for a in APIS if a.name in ("vaultPaymentMethod", "cacheCard")],
+                         ids=lambda api: api.name)  # str(api) holds function addresses: other ids each run
 @pytest.mark.parametrize("label,number,words", CARD_NUMBERS, ids=[c[0] for c in CARD_NUMBERS])
 def test_a_card_number_with_spaces_letters_or_foreign_digits(server, nothing_stored, api, label, number, words):
     body = api.valid_body()

@@ -224,7 +224,7 @@ def test_a_notification_url_urlsplit_cannot_read_fails_its_attempt_instead_of_st
     ("/_mockpay/scenarios/reset", '{"clientId": "SANDBOX\\udfff"}', "clientId"),
     ("/_mockpay/vaults/v-1/complete", '{"outcome": "success", "otp": "\\ud83d"}', "otp"),
     ("/_mockpay/clients", '{"clientId": "OK", "x": [{"y": "\\udc00"}]}', "x[0].y"),
-    ("/_mockpay/clock/advance", '{"seconds": 1, "\\ud800": 1}', "a key of the body"),
+    ("/_mockpay/clock/advance", '{"seconds": 3600, "\\ud800": 1}', "a key of the body"),
     ("/_mockpay/reset", '{"4111111111111111": {"\\ud800": 1}}', "a key of 411111******1111"),
 ])
 def test_a_lone_surrogate_in_an_admin_body_is_a_400_naming_where_it_is(app, services, path, body, where):
@@ -236,7 +236,7 @@ def test_a_lone_surrogate_in_an_admin_body_is_a_400_naming_where_it_is(app, serv
     assert response.get_json()["error"] == {
         "code": "BAD_REQUEST",
         "message": f"{where} is not valid Unicode: it holds a lone surrogate (a \\ud800-\\udfff escape without its pair)"}
-    assert services.clock.now() - before < 1
+    assert services.clock.now() - before < 60  # the mock clock runs with the wall clock: a margin
 
 
 def test_a_paired_surrogate_escape_is_valid_unicode(app):
