@@ -134,6 +134,23 @@ def digits_shown(text: str, digits: str) -> bool:
     return re.search(rf"(?<![0-9A-Za-z.,:]){digits}(?![0-9A-Za-z])", text) is not None
 
 
+class WallClock:
+    """The wall clock the mock clock runs with, stopped: it moves only by `advance`, so a
+    check made a second before a deadline does not depend on how fast the machine is."""
+
+    def __init__(self, monkeypatch):
+        from types import SimpleNamespace
+
+        from mockpay import clock as clock_mod
+        from mockpay import store as store_mod
+        self.now = time.time()
+        monkeypatch.setattr(store_mod, "_now_real", lambda: self.now)
+        monkeypatch.setattr(clock_mod, "time", SimpleNamespace(time=lambda: self.now, monotonic=time.monotonic))
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -17,25 +17,12 @@ from click.testing import CliRunner
 from mockpay import create_app
 from mockpay.cli import main as cli
 from tests.conftest import Caller
-from tests.support import OWN_OK, vault_body
+from tests.support import OWN_OK, WallClock, vault_body
 from tests.webhook import ACK, Receiver
 
 VAULT = "/ams/api/v1/vaults/vaultPaymentMethod"
 INQUIRE = "/ams/api/v1/vaults/inquireVaulting"
 SCHEDULE = (0, 120, 600, 600, 3600, 7200, 21600, 54000)
-
-
-def stop_the_wall_clock(monkeypatch) -> None:
-    """The mock clock runs with the wall clock: stopped, it moves only when a test advances it,
-    so a check made a second before a deadline does not depend on how fast the machine is."""
-    import time
-    from types import SimpleNamespace
-
-    from mockpay import clock as clock_mod
-    from mockpay import store as store_mod
-    wall = time.time()
-    monkeypatch.setattr(store_mod, "_now_real", lambda: wall)
-    monkeypatch.setattr(clock_mod, "time", SimpleNamespace(time=lambda: wall, monotonic=time.monotonic))
 
 
 def ts(value: str) -> dt.datetime:
@@ -381,7 +368,7 @@ def test_notify_once_sends_a_single_attempt_like_antoms_sandbox(make_harness):
 
 def test_custom_schedule_and_delay(make_harness, monkeypatch):
     h = make_harness(notify_schedule="0,5", notify_delay=3)
-    stop_the_wall_clock(monkeypatch)  # 3 s of a loaded machine between the vault and the run made it due
+    WallClock(monkeypatch)  # 3 s of a loaded machine between the vault and the run made it due
     h.receiver.script["v-custom"] = [(500, "down")] * 5
     h.vault("v-custom")
     assert h.run() == 0  # the first attempt waits notify_delay
@@ -544,7 +531,7 @@ def test_dispatcher_tasks_run_every_tick_and_a_failing_task_does_not_stop_them(m
 
 def test_a_challenge_left_open_past_its_ttl_fails_on_a_dispatcher_tick_and_is_notified(h, monkeypatch):
     """The dispatcher's periodic task expires challenges: nobody calls inquireVaulting."""
-    stop_the_wall_clock(monkeypatch)  # a second of a loaded machine before the first run expired it
+    WallClock(monkeypatch)  # a second of a loaded machine before the first run expired it
     answer = h.vault("v-3ds-expire", cardNo="4000000201000009")  # the catalogue's normalUrl challenge
     assert answer["result"]["resultCode"] == "VERIFICATION_IN_PROCESS"
     h.advance(h.svc.config.challenge_ttl - 1)

@@ -8,6 +8,7 @@ import pytest
 
 from mockpay import cards, signing
 from mockpay.config import load_config
+from tests.support import WallClock
 
 
 def test_config_precedence_defaults_env_overrides():
@@ -133,22 +134,16 @@ def test_a_time_scale_out_of_range_is_refused(scale):
 
 
 def test_the_fastest_clock_stops_at_its_end(data_dir, monkeypatch):
-    from types import SimpleNamespace
-
-    from mockpay import clock as clock_mod
-    from mockpay import store as store_mod
     from mockpay.clock import LATEST, Clock, iso
     from mockpay.store import Store
     assert load_config({"time_scale": 1_000_000}, environ={}).time_scale == 1_000_000
     # the wall clock is the test's: at a million mock seconds per wall second, a loaded
     # machine's half-second pause between the advance and the next read was the end itself
-    wall = [time.time()]
-    monkeypatch.setattr(store_mod, "_now_real", lambda: wall[0])
-    monkeypatch.setattr(clock_mod, "time", SimpleNamespace(time=lambda: wall[0], monotonic=time.monotonic))
+    wall = WallClock(monkeypatch)
     clock = Clock(Store(data_dir / "db.sqlite3"), scale=1_000_000.0)
     clock.advance(LATEST - clock.now() - 500_000)  # 500,000 mock seconds before the end: 0.5 s of wall time
     assert clock.now() < LATEST
-    wall[0] += 0.6
+    wall.advance(0.6)
     assert clock.now() == LATEST
     assert iso(clock.now()) == "9000-01-01T00:00:00+00:00"
 
