@@ -130,8 +130,9 @@ def response_verifies(path: str, headers, body: str | bytes, alipay_public_key: 
 
 def digits_shown(text: str, digits: str) -> bool:
     """`digits` (a CVV, say) as a value of its own: not inside a longer number, a time, a latency,
-    or random hex such as a page's nonce or a token, where any three digits turn up by chance."""
-    return re.search(rf"(?<![0-9A-Za-z.,:]){digits}(?![0-9A-Za-z])", text) is not None
+    or random hex such as a page's nonce or a token, where any three digits turn up by chance.
+    Nor the whole part of a decimal: a log line's "852.4ms" is a latency, not CVV 852."""
+    return re.search(rf"(?<![0-9A-Za-z.,:]){digits}(?![0-9A-Za-z]|[.,:][0-9])", text) is not None
 
 
 def free_port() -> int:
