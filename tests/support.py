@@ -135,10 +135,20 @@ def digits_shown(text: str, digits: str) -> bool:
     return re.search(rf"(?<![0-9A-Za-z.,:]){digits}(?![0-9A-Za-z]|[.,:][0-9])", text) is not None
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port nothing listens on, and never one this run has handed out before: the probe
+    socket is closed at once, so two calls in a row (a server's HTTP and HTTPS ports) could
+    otherwise be given the same port, and the second listener then fails to bind."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def random_loopback() -> str:
