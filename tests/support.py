@@ -130,8 +130,12 @@ def response_verifies(path: str, headers, body: str | bytes, alipay_public_key: 
 
 def digits_shown(text: str, digits: str) -> bool:
     """`digits` (a CVV, say) as a value of its own: not inside a longer number, a time, a latency,
-    or random hex such as a page's nonce or a token, where any three digits turn up by chance."""
-    return re.search(rf"(?<![0-9A-Za-z.,:]){digits}(?![0-9A-Za-z])", text) is not None
+    or random hex such as a page's nonce or a token, where any three digits turn up by chance.
+    Nor the whole part of a decimal: a log line's "852.4ms" is a latency, not CVV 852."""
+    return re.search(rf"(?<![0-9A-Za-z.,:]){digits}(?![0-9A-Za-z]|[.,:][0-9])", text) is not None
+
+
+_HANDED_OUT: set[int] = set()
 
 
 class WallClock:
@@ -152,9 +156,16 @@ class WallClock:
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port nothing listens on, and never one this run has handed out before: the probe
+    socket is closed at once, so two calls in a row (a server's HTTP and HTTPS ports) could
+    otherwise be given the same port, and the second listener then fails to bind."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def random_loopback() -> str:
