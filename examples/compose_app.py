@@ -38,10 +38,9 @@ def admin(method: str, path: str, body: dict | None = None) -> bytes:
 
 def main() -> int:
     client = json.loads(admin("POST", "/clients", {"clientId": CLIENT_ID}))
-    ca_file = os.path.join(tempfile.gettempdir(), "mockpay-ca.pem")
-    with open(ca_file, "wb") as fh:
-        fh.write(admin("GET", "/ca.pem"))
-    os.environ["SSL_CERT_FILE"] = ca_file  # the SDK verifies with ssl.create_default_context()
+    with tempfile.NamedTemporaryFile(prefix="mockpay-ca-", suffix=".pem", delete=False) as fh:
+        fh.write(admin("GET", "/ca.pem"))  # a file of its own: another copy of the app keeps its own mock's CA
+    os.environ["SSL_CERT_FILE"] = fh.name  # the SDK verifies with ssl.create_default_context()
 
     from com.alipay.ams.api.default_alipay_client import DefaultAlipayClient
     from com.alipay.ams.api.model.card_payment_method_detail import CardPaymentMethodDetail

@@ -135,9 +135,6 @@ def digits_shown(text: str, digits: str) -> bool:
     return re.search(rf"(?<![0-9A-Za-z.,:]){digits}(?![0-9A-Za-z]|[.,:][0-9])", text) is not None
 
 
-_HANDED_OUT: set[int] = set()
-
-
 class WallClock:
     """The wall clock the mock clock runs with, stopped: it moves only by `advance`, so a
     check made a second before a deadline does not depend on how fast the machine is."""
@@ -153,6 +150,9 @@ class WallClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+_HANDED_OUT: set[int] = set()
 
 
 def free_port() -> int:

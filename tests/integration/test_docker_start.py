@@ -183,9 +183,7 @@ def test_compose_app_vaults_through_the_sdk(tmp_path, installed):
             raise
         app_env = {k: v for k, v in os.environ.items() if not k.startswith(("MOCKPAY_", "SSL_CERT"))}
         app_env.update({k: resolve(str(v)) for k, v in compose["services"]["app"]["environment"].items()})
-        # a /tmp of its own, as the app's container has: the app keeps the CA in tempfile.gettempdir()
-        # under a fixed name, which another run's app (a parallel run) would overwrite
-        app_env["TMPDIR"] = str(tmp_path)
+        app_env["TMPDIR"] = str(tmp_path)  # a /tmp of its own, as the app's container has
         result = subprocess.run([sys.executable, str(ROOT / "examples" / "compose_app.py")], env=app_env,
                                 capture_output=True, text=True, timeout=60, cwd=tmp_path)
         assert result.returncode == 0, result.stdout + result.stderr + container.log()
