@@ -20,3 +20,102 @@ def test_readme_opens_with_two_setup_commands():
 def test_ci_runs_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     assert readme_commands()[1] in ci
+
+
+# -- the README's concrete claims, read from the README and checked against the code --
+
+def readme() -> str:
+    return (ROOT / "README.md").read_text()
+
+
+def readme_section(title: str) -> str:
+    text = readme()
+    assert f"\n## {title}\n" in text, f"README has no section {title!r}"
+    return text.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def test_every_mockpay_variable_the_readme_names_is_a_setting():
+    """MOCKPAY_<NAME> is read for the Config field <name> only: a variable the README
+    names that is no field would be silently ignored."""
+    import dataclasses
+
+    from mockpay.config import Config
+    fields = {f.name for f in dataclasses.fields(Config)}
+    named = set(re.findall(r"MOCKPAY_([A-Z][A-Z_]*[A-Z])", readme()))
+    assert len(named) > 15
+    assert {n for n in named if n.lower() not in fields} == set()
+
+
+def test_the_notification_settings_table_gives_the_real_defaults():
+    from mockpay.config import load_config
+    config = load_config(environ={})
+    rows = re.findall(r"^\| `MOCKPAY_([A-Z_]+)` \| `([^`]*)` \|", readme_section("Notifications (notifyVaulting)"), re.M)
+    assert len(rows) == 6
+    for name, default in rows:
+        value = getattr(config, name.lower())
+        if isinstance(value, bool):
+            shown = str(value).lower()
+        elif isinstance(value, tuple):
+            shown = ",".join(str(v) for v in value)
+        else:
+            shown = f"{value:g}"
+        assert shown == default, f"MOCKPAY_{name}: README says {default}, the default is {shown}"
+
+
+def readme_command_lines() -> list[str]:
+    """Every `mockpay ...` command line of the README, from code blocks and inline code."""
+    text = readme()
+    lines = []
+    for block in re.findall(r"```sh\n(.+?)\n```", text, re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            line = line.split(" #", 1)[0].split(" >", 1)[0].split("&&")[-1].strip()
+            if line.startswith(("mockpay ", ".venv/bin/mockpay ")):
+                lines.append(line)
+    lines += re.findall(r"`(mockpay [a-z-][^`]*)`", text)
+    return lines
+
+
+def test_every_mockpay_command_and_flag_in_the_readme_exists():
+    import click
+
+    from mockpay.cli import main
+    lines = readme_command_lines()
+    assert len(lines) > 20
+    for line in lines:
+        words = line.replace("[", " ").replace("]", " ").split()[1:]
+        command, root_flags = main, {p for o in main.params for p in o.opts}
+        for word in words:
+            if word.startswith("-") or not isinstance(command, click.Group):
+                continue
+            if word in command.commands:
+                command = command.commands[word]
+            elif "|" in word:  # `mockpay vaults list|show`
+                assert all(w in command.commands for w in word.split("|")), line
+        if isinstance(command, click.Group):  # `mockpay vaults`: a group, named as such
+            assert not any(w.startswith("-") for w in words), f"{line!r} names no command"
+            continue
+        flags = {p for o in command.params for p in o.opts} | root_flags
+        for word in words:
+            if word.startswith("--"):
+                assert word.split("=", 1)[0] in flags, f"{line!r}: {command.name} has no {word}"
+
+
+def test_every_admin_endpoint_the_readme_names_exists_with_its_method(tmp_path):
+    from werkzeug.exceptions import MethodNotAllowed, NotFound
+
+    from mockpay import create_app
+    from mockpay.config import load_config
+    app = create_app(load_config({"data_dir": tmp_path, "dispatcher": False}, environ={}))
+    adapter = app.url_map.bind("localhost")
+    found = set()
+    for methods, path in re.findall(r"`((?:GET|POST|PUT|DELETE|PATCH)(?:\|(?:GET|POST|PUT|DELETE|PATCH))*) "
+                                    r"(/_mockpay/[^` ?\[]*(?:\[/<id>\])?)", readme()):
+        for variant in ([path.replace("[/<id>]", ""), path.replace("[/<id>]", "/<id>")] if "[" in path else [path]):
+            concrete = re.sub(r"<[^>]+>", "1", variant)
+            for method in methods.split("|"):
+                try:
+                    adapter.match(concrete, method=method)
+                except (NotFound, MethodNotAllowed):
+                    raise AssertionError(f"README names {method} {variant}, which the server does not serve")
+                found.add((method, variant))
+    assert len(found) > 20
