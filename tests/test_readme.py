@@ -119,3 +119,22 @@ def test_every_admin_endpoint_the_readme_names_exists_with_its_method(tmp_path):
                     raise AssertionError(f"README names {method} {variant}, which the server does not serve")
                 found.add((method, variant))
     assert len(found) > 20
+
+
+def test_the_performance_sections_bench_commands_exist_and_their_flags_parse():
+    import subprocess
+    import sys
+    commands = re.findall(r"`python (bench/[a-z_]+\.py)((?: --[a-z-]+(?: \d+)?)*)`", readme())
+    scripts = {script for script, _ in commands}
+    assert scripts >= {"bench/vault_bench.py", "bench/cpu_breakdown.py", "bench/memory.py",
+                       "bench/fixture_start.py", "bench/notify_throughput.py"}
+    flags = {script: set() for script in scripts}
+    for script, args in commands:
+        flags[script] |= set(re.findall(r"--[a-z-]+", args))
+    flags["bench/vault_bench.py"].add("--threads")  # "The same API-path run with `--threads 1`"
+    for script, wanted in flags.items():
+        out = subprocess.run([sys.executable, str(ROOT / script), "--help"], capture_output=True, text=True,
+                             timeout=120, cwd=ROOT)
+        assert out.returncode == 0, out.stderr[-2000:]
+        for flag in wanted:
+            assert re.search(rf"\s{flag}\b", out.stdout), f"{script} takes no {flag}"
