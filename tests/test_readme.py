@@ -138,3 +138,15 @@ def test_the_performance_sections_bench_commands_exist_and_their_flags_parse():
         assert out.returncode == 0, out.stderr[-2000:]
         for flag in wanted:
             assert re.search(rf"\s{flag}\b", out.stdout), f"{script} takes no {flag}"
+
+
+def test_the_readme_gives_the_default_data_directory(monkeypatch):
+    from mockpay.config import default_data_dir
+    text = readme_section("Data directory")
+    monkeypatch.delenv("XDG_DATA_HOME", raising=False)
+    monkeypatch.setenv("HOME", "/home/merchant")
+    assert "default\n`~/.local/share/mockpay`" in text
+    assert str(default_data_dir()) == "/home/merchant/.local/share/mockpay"
+    monkeypatch.setenv("XDG_DATA_HOME", "/srv/xdg")
+    assert "`$XDG_DATA_HOME/mockpay` when that is set" in text
+    assert str(default_data_dir()) == "/srv/xdg/mockpay"
