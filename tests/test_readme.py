@@ -150,3 +150,11 @@ def test_the_readme_gives_the_default_data_directory(monkeypatch):
     monkeypatch.setenv("XDG_DATA_HOME", "/srv/xdg")
     assert "`$XDG_DATA_HOME/mockpay` when that is set" in text
     assert str(default_data_dir()) == "/srv/xdg/mockpay"
+
+
+def test_every_file_of_the_repository_the_readme_names_exists():
+    path = r"(?<![\w/.])((?:tests|bench|examples|mockpay|scenarios)/[\w./-]+\.(?:py|yaml))(?!:\d)"  # :12: a message
+    named = set(re.findall(path, readme()))
+    named |= {name for name in ("Dockerfile", "compose.yaml", ".ci/run") if f"`{name}`" in readme()}
+    assert len(named) > 10
+    assert sorted(n for n in named if not (ROOT / n).is_file()) == []
