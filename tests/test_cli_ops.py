@@ -139,6 +139,13 @@ def test_help_lists_every_command():
         assert f"\n  {command} " in result.output
 
 
+def test_python_dash_m_mockpay_is_the_mockpay_command():
+    result = subprocess.run([sys.executable, "-m", "mockpay", "--help"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Usage: mockpay [OPTIONS] COMMAND")
+    assert "\n  serve " in result.stdout
+
+
 def serve_cli(tmp_path, *args, env=None):
     import os
     environ = {k: v for k, v in os.environ.items() if not k.startswith("MOCKPAY_")}
