@@ -38,7 +38,7 @@ def _echo_json(data) -> None:
 
 
 DATA_DIR = click.Path(file_okay=False, path_type=Path)
-DATA_DIR_HELP = "Where state, keys and the TLS CA live (env MOCKPAY_DATA_DIR; default ~/.local/share/mockpay)."
+DATA_DIR_HELP = "Where state, keys and the TLS CA live (env MOCKPAY_DATA_DIR; default $XDG_DATA_HOME/mockpay, else ~/.local/share/mockpay)."
 
 
 def _data_dir_after_the_command(ctx: click.Context, param, value: Path | None) -> None:
