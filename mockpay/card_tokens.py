@@ -76,7 +76,7 @@ class CardTokens:
     # In two steps, so that a token is used only by a request that stores a vault, in
     # the very transaction that stores it (Vaulting.vault_payment_method): `resolve`
     # reads the cached card, `use_in` marks the token used inside that transaction.
-    INVALID = "card.cardToken is unknown, expired or already used"
+    INVALID = "paymentMethodDetail.card.cardToken is unknown, expired or already used"
 
     def resolve(self, client_id: str, card: dict) -> dict:
         """The vaultPaymentMethod card with `cardToken` replaced by the cached card.

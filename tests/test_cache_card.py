@@ -231,7 +231,8 @@ def test_token_lifetime_is_configurable(make_ams):
 def test_unknown_token(ams, services):
     answer = ams.call(VAULT, token_vault_body("unk", "PYMT" + "0" * 32))
     assert answer["result"]["resultCode"] == "INVALID_PAYMENTMETHOD_TOKEN"
-    assert "cardToken" in answer["result"]["resultMessage"]
+    # the field by its full path, as every other PARAM_ILLEGAL/INVALID_* message names it
+    assert answer["result"]["resultMessage"].startswith("paymentMethodDetail.card.cardToken ")
     assert services.store.count_vaults() == 0
 
 
