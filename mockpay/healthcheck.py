@@ -34,7 +34,16 @@ def url_and_context(config: Config) -> tuple[str, ssl.SSLContext | None]:
     return f"http://{netloc}/_mockpay/health", None
 
 
-def main() -> int:
+USAGE = ("usage: python -m mockpay.healthcheck (no arguments): it asks the server that the "
+         "MOCKPAY_HOST, MOCKPAY_PORT, MOCKPAY_TLS and MOCKPAY_DATA_DIR of its environment describe, "
+         "so give it the values the server was started with")
+
+
+def main(args: list[str] | tuple[str, ...] = ()) -> int:
+    args = list(args)
+    if args:  # flags such as --port were silently ignored, so a loop waited on the wrong server
+        print(USAGE, file=sys.stdout if args in (["-h"], ["--help"]) else sys.stderr)
+        return 0 if args in (["-h"], ["--help"]) else 2
     try:
         url, context = url_and_context(load_config())
     except (ValueError, OSError) as exc:  # bad settings, or no CA to verify against
@@ -52,4 +61,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

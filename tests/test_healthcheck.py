@@ -4,6 +4,8 @@ running server is in tests/integration/test_docker_start.py."""
 from __future__ import annotations
 
 import ssl
+import subprocess
+import sys
 
 import pytest
 
@@ -46,6 +48,17 @@ def test_no_server_is_unhealthy(monkeypatch, capsys):
     monkeypatch.setenv("MOCKPAY_PORT", "1")  # nothing listens on port 1
     assert healthcheck.main() == 1
     assert capsys.readouterr().err.startswith("unhealthy: http://127.0.0.1:1/_mockpay/health: ")
+
+
+@pytest.mark.parametrize("args, code", [(["--port", "9000"], 2), (["--help"], 0)])
+def test_arguments_are_refused_with_where_the_settings_come_from(args, code):
+    # `python -m mockpay.healthcheck --port 9000` asked port 8080 and said only "unhealthy"
+    result = subprocess.run([sys.executable, "-m", "mockpay.healthcheck", *args], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == code
+    said = result.stdout + result.stderr
+    assert said.startswith("usage: python -m mockpay.healthcheck (no arguments)") and "MOCKPAY_PORT" in said
+    assert "unhealthy" not in said
 
 
 # -- the address MOCKPAY_HOST names -----------------------------------------------------------
