@@ -319,7 +319,7 @@ def _normalise(value, f: fields.Field | None, refused_ok: bool = False):
         except ValidationError as exc:
             if refused_ok:
                 return value
-            hint = f' (quote it: "{int(value):02d}")' if value.isdigit() and f.pattern and \
+            hint = f' (quote it: "{int(value):02d}")' if value.isascii() and value.isdigit() and f.pattern and \
                 f.pattern.fullmatch(f"{int(value):02d}") else ""
             raise ValueError(f"{redact_card_numbers(repr(value))} could never match: the API refuses it, "
                              f"as it {' and '.join(exc.messages)}{hint}") from None

@@ -335,6 +335,7 @@ class TestInvalidFiles:
         ("{expiryMonth: 8}", "match.expiryMonth: '8' could never match: the API refuses it, as it must be "
                              '01 to 12 (quote it: "08")'),
         ('{expiryMonth: [8, "09"]}', "'8' could never match"),
+        ('{expiryMonth: "\u00b2"}', "could never match: the API refuses it, as it must contain ASCII"),
         ("{expiryMonth: {in: [\"09\", 8]}}", "'8' could never match"),
         ("{expiryMonth: {equals: 8}}", "'8' could never match"),
         ("{brand: VISAX}", "'VISAX' could never match: the API refuses it, as it must be one of AMEX,"),
